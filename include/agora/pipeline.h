@@ -1,0 +1,242 @@
+/*
+ * Pipelines: Source -> Middleware chain -> Sink(s), and one run of them.
+ *
+ * A component is a struct of callbacks plus a state pointer. Components are
+ * created on the heap (by a factory in the component registry or by user
+ * code) and handed to the builder, which takes ownership: the bound pipeline
+ * calls `destroy` on each of them when it is freed.
+ */
+#ifndef AGORA_PIPELINE_H
+#define AGORA_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agora/error.h"
+#include "agora/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Batches ----------------------------------------------------------- */
+
+/*
+ * A record the source could not decode (a malformed JSONL line, a CSV row
+ * with the wrong number of fields). It goes to the DLQ with stage "source".
+ * raw and error point into the batch arena.
+ */
+typedef struct agora_bad_record {
+    const char *raw;
+    size_t raw_len;
+    const char *error;
+} agora_bad_record;
+
+/*
+ * Records read in one go. All memory comes from `arena`, which the run loop
+ * resets before each next_batch call.
+ */
+typedef struct agora_batch {
+    agora_arena *arena;
+    agora_value **records;
+    size_t count;
+    size_t cap; /* next_batch adds at most cap - count records */
+    agora_bad_record *bad;
+    size_t bad_count;
+    size_t bad_cap;
+} agora_batch;
+
+/* Appends a record. Returns 0, or AGORA_ELIMIT when the batch is full. */
+int agora_batch_push(agora_batch *batch, agora_value *record);
+
+/* Appends a bad record; raw and error are copied into the batch arena. */
+int agora_batch_push_bad(agora_batch *batch, const char *raw, size_t raw_len,
+                         const char *error);
+
+/* ---- Components -------------------------------------------------------- */
+
+typedef struct agora_source {
+    const char *name; /* type name used in logs and DLQ rows, e.g. "jsonl" */
+    void *state;
+    /* Opens the input. Returns 0 or a negative code with err filled. */
+    int (*open)(void *state, agora_error *err);
+    /*
+     * Appends up to batch->cap - batch->count records (and any bad records)
+     * to batch. Returns the number of records plus bad records added, 0 at
+     * the end of input, or a negative code with err filled when reading
+     * cannot go on.
+     */
+    int (*next_batch)(void *state, agora_batch *batch, agora_error *err);
+    /* Optional: positions the source after a saved checkpoint before open. */
+    int (*prepare_resume)(void *state, const agora_value *checkpoint,
+                          agora_error *err);
+    /* Optional: current position as a value in arena, or NULL. */
+    agora_value *(*checkpoint)(void *state, agora_arena *arena);
+    /* Releases the input; must be safe after a failed or missing open. */
+    void (*close)(void *state);
+    /* Frees state and the struct itself. */
+    void (*destroy)(struct agora_source *self);
+} agora_source;
+
+typedef enum agora_verdict {
+    AGORA_KEEP = 0, /* pass *record (possibly replaced) on */
+    AGORA_DROP = 1, /* filter the record out */
+    AGORA_FAIL = 2  /* the record is bad: err says why, it goes to the DLQ */
+} agora_verdict;
+
+typedef struct agora_middleware {
+    const char *name; /* instance name used in metrics and DLQ rows */
+    void *state;
+    int (*on_start)(void *state, agora_error *err); /* optional */
+    /*
+     * Decides on one record. To change it, build a new value in arena and
+     * store it in *record; never modify the input value in place.
+     */
+    agora_verdict (*process)(void *state, agora_value **record,
+                             agora_arena *arena, agora_error *err);
+    void (*on_stop)(void *state); /* optional */
+    void (*destroy)(struct agora_middleware *self);
+} agora_middleware;
+
+/* Per-record outcome of a sink write: NULL message means written. */
+typedef struct agora_record_result {
+    const char *error; /* static or in the batch arena */
+} agora_record_result;
+
+typedef struct agora_sink {
+    const char *name;
+    void *state;
+    int (*open)(void *state, agora_error *err);
+    /*
+     * Writes n records in order. Sets results[i].error for each record that
+     * failed on its own (a value the sink cannot store) and returns 0; returns
+     * a negative code with err filled when the whole batch failed (I/O error).
+     */
+    int (*write_batch)(void *state, agora_value *const *records, size_t n,
+                       agora_record_result *results, agora_arena *arena,
+                       agora_error *err);
+    /* Makes written records durable (fflush, COMMIT). */
+    int (*flush)(void *state, agora_error *err);
+    void (*close)(void *state);
+    void (*destroy)(struct agora_sink *self);
+} agora_sink;
+
+/* Frees a component by calling its destroy callback. Each accepts NULL. */
+void agora_source_free(agora_source *source);
+void agora_middleware_free(agora_middleware *mw);
+void agora_sink_free(agora_sink *sink);
+
+/* ---- Run summary ------------------------------------------------------- */
+
+#define AGORA_NAME_MAX 128
+#define AGORA_RUN_ID_LEN 32 /* hex characters */
+
+typedef struct agora_middleware_stats {
+    char name[AGORA_NAME_MAX];
+    uint64_t in, out, dropped, errored;
+    double total_time_ms;
+} agora_middleware_stats;
+
+typedef struct agora_run_summary {
+    char pipeline_id[AGORA_NAME_MAX];
+    char run_id[AGORA_RUN_ID_LEN + 1];
+    double started_at; /* Unix time, seconds */
+    double elapsed_seconds;
+    uint64_t records_consumed;
+    uint64_t records_written;
+    uint64_t records_dropped;
+    uint64_t records_errored;
+    size_t middleware_count;
+    agora_middleware_stats *middlewares; /* heap, freed by agora_run_summary_clear */
+    char *last_checkpoint;               /* JSON text or NULL, heap */
+} agora_run_summary;
+
+void agora_run_summary_clear(agora_run_summary *summary);
+
+/*
+ * Live counters of a run in progress, updated by the run loop after every
+ * batch with relaxed atomic stores; readers on other threads may see them a
+ * batch late. Optional: pass NULL to agora_bound_pipeline_run for none.
+ */
+typedef struct agora_live_counters {
+    _Atomic uint64_t consumed;
+    _Atomic uint64_t written;
+    _Atomic uint64_t dropped;
+    _Atomic uint64_t errored;
+} agora_live_counters;
+
+/* ---- DLQ --------------------------------------------------------------- */
+
+typedef struct agora_dlq agora_dlq;
+
+/* What to do when a DLQ write fails. */
+typedef enum agora_dlq_policy {
+    AGORA_DLQ_FAIL_RUN = 0, /* default: the run stops with the error */
+    AGORA_DLQ_LOG_ONLY = 1  /* log the record's error and go on */
+} agora_dlq_policy;
+
+/* ---- Builder and bound pipeline ---------------------------------------- */
+
+typedef struct agora_pipeline agora_pipeline;
+typedef struct agora_bound_pipeline agora_bound_pipeline;
+
+/* Starts a pipeline description owning source. Returns NULL on ENOMEM. */
+agora_pipeline *agora_pipeline_new(agora_source *source);
+
+/* Appends a middleware (ownership moves to the pipeline). Returns 0 or code. */
+int agora_pipeline_pipe(agora_pipeline *p, agora_middleware *mw);
+
+/* Predicate middleware: keep the record when pred returns true. */
+typedef bool (*agora_predicate)(const agora_value *record, void *ctx);
+int agora_pipeline_filter(agora_pipeline *p, agora_predicate pred, void *ctx,
+                          const char *name);
+
+/* Adds a sink; several sinks fan out (each record goes to every sink). */
+int agora_pipeline_add_sink(agora_pipeline *p, agora_sink *sink);
+
+typedef struct agora_delivery {
+    agora_dlq *dlq;            /* owned by the bound pipeline; NULL = none */
+    agora_dlq_policy dlq_policy;
+    size_t batch_size;         /* records per batch, 0 = 1024 */
+    char pipeline_id[AGORA_NAME_MAX];
+} agora_delivery;
+
+/*
+ * Turns the description into a runnable pipeline. Consumes p (freed whether
+ * or not the call succeeds) and the DLQ in delivery. Returns NULL with err
+ * filled when no sink was added.
+ */
+agora_bound_pipeline *agora_pipeline_build(agora_pipeline *p,
+                                           const agora_delivery *delivery,
+                                           agora_error *err);
+
+/* Frees a description that was never built. Accepts NULL. */
+void agora_pipeline_free(agora_pipeline *p);
+
+/* Frees the bound pipeline and every component. Accepts NULL. */
+void agora_bound_pipeline_free(agora_bound_pipeline *bp);
+
+/*
+ * Runs the pipeline once: start, stream until the source ends, max_records
+ * records were consumed (0 = no limit) or *cancel becomes true (checked
+ * between batches; cancel may be NULL), then stop. Fills summary (always,
+ * also on failure) and live (may be NULL).
+ *
+ * Returns 0 when the run completed, or a negative code with err filled when
+ * it failed. Records that failed one by one and reached the DLQ do not fail
+ * the run.
+ */
+int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
+                             const _Atomic bool *cancel,
+                             agora_live_counters *live,
+                             agora_run_summary *summary, agora_error *err);
+
+/* Fills buf (33 bytes) with a new random 32-hex-character run id. */
+void agora_run_id_new(char *buf);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,838 @@
+/*
+ * Pipeline builder and the run loop of a bound pipeline.
+ *
+ * A run streams the source in batches. Each batch goes through the
+ * middleware chain one middleware at a time (so time per middleware is
+ * measured once per batch, not per record), then to every sink. Every record
+ * ends with exactly one outcome: written (accepted by at least one sink),
+ * dropped (a middleware filtered it out) or errored (sent to the DLQ, or
+ * logged when the pipeline has none).
+ */
+#include "agora/pipeline.h"
+
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agora/dlq.h"
+#include "agora/log.h"
+
+#define DEFAULT_BATCH_SIZE 1024
+
+struct agora_pipeline {
+    agora_source *source;
+    agora_middleware **middlewares;
+    size_t middleware_count;
+    agora_sink **sinks;
+    size_t sink_count;
+};
+
+struct agora_bound_pipeline {
+    agora_source *source;
+    agora_middleware **middlewares;
+    size_t middleware_count;
+    agora_sink **sinks;
+    size_t sink_count;
+    agora_delivery delivery;
+};
+
+/* ---- Batches ----------------------------------------------------------- */
+
+int agora_batch_push(agora_batch *batch, agora_value *record)
+{
+    if (batch->count >= batch->cap)
+        return AGORA_ELIMIT;
+    batch->records[batch->count++] = record;
+    return 0;
+}
+
+int agora_batch_push_bad(agora_batch *batch, const char *raw, size_t raw_len,
+                         const char *error)
+{
+    if (batch->bad_count == batch->bad_cap) {
+        size_t cap = batch->bad_cap ? batch->bad_cap * 2 : 16;
+        agora_bad_record *grown = realloc(batch->bad, cap * sizeof(*grown));
+        if (grown == NULL)
+            return AGORA_ENOMEM;
+        batch->bad = grown;
+        batch->bad_cap = cap;
+    }
+
+    agora_bad_record *bad = &batch->bad[batch->bad_count];
+    bad->raw = agora_arena_strndup(batch->arena, raw != NULL ? raw : "",
+                                   raw != NULL ? raw_len : 0);
+    bad->raw_len = raw != NULL ? raw_len : 0;
+    bad->error = agora_arena_strndup(batch->arena, error, strlen(error));
+    if (bad->raw == NULL || bad->error == NULL)
+        return AGORA_ENOMEM;
+    batch->bad_count++;
+    return 0;
+}
+
+/* ---- Components -------------------------------------------------------- */
+
+void agora_source_free(agora_source *source)
+{
+    if (source != NULL && source->destroy != NULL)
+        source->destroy(source);
+}
+
+void agora_middleware_free(agora_middleware *mw)
+{
+    if (mw != NULL && mw->destroy != NULL)
+        mw->destroy(mw);
+}
+
+void agora_sink_free(agora_sink *sink)
+{
+    if (sink != NULL && sink->destroy != NULL)
+        sink->destroy(sink);
+}
+
+/* A predicate wrapped as a middleware by agora_pipeline_filter. */
+typedef struct predicate_state {
+    agora_predicate pred;
+    void *ctx;
+    char name[AGORA_NAME_MAX];
+} predicate_state;
+
+static agora_verdict predicate_process(void *state, agora_value **record,
+                                       agora_arena *arena, agora_error *err)
+{
+    predicate_state *ps = state;
+    return ps->pred(*record, ps->ctx) ? AGORA_KEEP : AGORA_DROP;
+}
+
+static void predicate_destroy(agora_middleware *self)
+{
+    free(self->state);
+    free(self);
+}
+
+/* ---- Builder ----------------------------------------------------------- */
+
+agora_pipeline *agora_pipeline_new(agora_source *source)
+{
+    agora_pipeline *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return NULL;
+    p->source = source;
+    return p;
+}
+
+static int append_pointer(void ***items, size_t *count, void *item)
+{
+    void **grown = realloc(*items, (*count + 1) * sizeof(void *));
+    if (grown == NULL)
+        return AGORA_ENOMEM;
+    grown[*count] = item;
+    *items = grown;
+    (*count)++;
+    return 0;
+}
+
+int agora_pipeline_pipe(agora_pipeline *p, agora_middleware *mw)
+{
+    if (p == NULL || mw == NULL || mw->process == NULL)
+        return AGORA_EINVAL;
+    return append_pointer((void ***)&p->middlewares, &p->middleware_count, mw);
+}
+
+int agora_pipeline_filter(agora_pipeline *p, agora_predicate pred, void *ctx,
+                          const char *name)
+{
+    if (p == NULL || pred == NULL)
+        return AGORA_EINVAL;
+
+    agora_middleware *mw = calloc(1, sizeof(*mw));
+    predicate_state *ps = calloc(1, sizeof(*ps));
+    if (mw == NULL || ps == NULL) {
+        free(mw);
+        free(ps);
+        return AGORA_ENOMEM;
+    }
+    ps->pred = pred;
+    ps->ctx = ctx;
+    snprintf(ps->name, sizeof(ps->name), "%s", name != NULL ? name : "filter");
+    mw->name = ps->name;
+    mw->state = ps;
+    mw->process = predicate_process;
+    mw->destroy = predicate_destroy;
+
+    int rc = agora_pipeline_pipe(p, mw);
+    if (rc != 0)
+        predicate_destroy(mw);
+    return rc;
+}
+
+int agora_pipeline_add_sink(agora_pipeline *p, agora_sink *sink)
+{
+    if (p == NULL || sink == NULL || sink->write_batch == NULL)
+        return AGORA_EINVAL;
+    return append_pointer((void ***)&p->sinks, &p->sink_count, sink);
+}
+
+void agora_pipeline_free(agora_pipeline *p)
+{
+    if (p == NULL)
+        return;
+    agora_source_free(p->source);
+    for (size_t i = 0; i < p->middleware_count; i++)
+        agora_middleware_free(p->middlewares[i]);
+    for (size_t i = 0; i < p->sink_count; i++)
+        agora_sink_free(p->sinks[i]);
+    free(p->middlewares);
+    free(p->sinks);
+    free(p);
+}
+
+agora_bound_pipeline *agora_pipeline_build(agora_pipeline *p,
+                                           const agora_delivery *delivery,
+                                           agora_error *err)
+{
+    agora_bound_pipeline *bp = NULL;
+
+    if (p == NULL) {
+        agora_error_set(err, AGORA_EINVAL, "no pipeline to build");
+        goto fail;
+    }
+    if (p->source == NULL) {
+        agora_error_set(err, AGORA_EINVAL, "pipeline has no source");
+        goto fail;
+    }
+    if (p->sink_count == 0) {
+        agora_error_set(err, AGORA_EINVAL,
+                        "pipeline has no sink: add at least one sink");
+        goto fail;
+    }
+
+    bp = calloc(1, sizeof(*bp));
+    if (bp == NULL) {
+        agora_error_set(err, AGORA_ENOMEM, "out of memory building pipeline");
+        goto fail;
+    }
+    bp->source = p->source;
+    bp->middlewares = p->middlewares;
+    bp->middleware_count = p->middleware_count;
+    bp->sinks = p->sinks;
+    bp->sink_count = p->sink_count;
+    if (delivery != NULL)
+        bp->delivery = *delivery;
+    if (bp->delivery.batch_size == 0)
+        bp->delivery.batch_size = DEFAULT_BATCH_SIZE;
+    if (bp->delivery.pipeline_id[0] == '\0')
+        snprintf(bp->delivery.pipeline_id, sizeof(bp->delivery.pipeline_id),
+                 "pipeline");
+    free(p);
+    return bp;
+
+fail:
+    agora_pipeline_free(p);
+    if (delivery != NULL)
+        agora_dlq_free(delivery->dlq);
+    return NULL;
+}
+
+void agora_bound_pipeline_free(agora_bound_pipeline *bp)
+{
+    if (bp == NULL)
+        return;
+    agora_source_free(bp->source);
+    for (size_t i = 0; i < bp->middleware_count; i++)
+        agora_middleware_free(bp->middlewares[i]);
+    for (size_t i = 0; i < bp->sink_count; i++)
+        agora_sink_free(bp->sinks[i]);
+    free(bp->middlewares);
+    free(bp->sinks);
+    agora_dlq_free(bp->delivery.dlq);
+    free(bp);
+}
+
+/* ---- Run summary and ids ----------------------------------------------- */
+
+void agora_run_summary_clear(agora_run_summary *summary)
+{
+    if (summary == NULL)
+        return;
+    free(summary->middlewares);
+    free(summary->last_checkpoint);
+    memset(summary, 0, sizeof(*summary));
+}
+
+void agora_run_id_new(char *buf)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char bytes[AGORA_RUN_ID_LEN / 2];
+    size_t got = 0;
+
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        while (got < sizeof(bytes)) {
+            ssize_t n = read(fd, bytes + got, sizeof(bytes) - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        close(fd);
+    }
+    if (got < sizeof(bytes)) {
+        /* Fallback without /dev/urandom: unique enough for log correlation. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        unsigned long long seed = (unsigned long long)ts.tv_nsec ^
+                                  ((unsigned long long)ts.tv_sec << 20) ^
+                                  (unsigned long long)getpid();
+        for (size_t i = 0; i < sizeof(bytes); i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            bytes[i] = (unsigned char)(seed >> 56);
+        }
+    }
+    for (size_t i = 0; i < sizeof(bytes); i++) {
+        buf[2 * i] = hex[bytes[i] >> 4];
+        buf[2 * i + 1] = hex[bytes[i] & 15];
+    }
+    buf[AGORA_RUN_ID_LEN] = '\0';
+}
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- Run loop ---------------------------------------------------------- */
+
+/* Per-run working state, so the helpers below need few parameters. */
+typedef struct run_state {
+    agora_bound_pipeline *bp;
+    agora_run_summary *summary;
+    agora_live_counters *live;
+    agora_batch batch;
+    agora_value **current;   /* record as it leaves the chain so far */
+    agora_value **original;  /* record as the source produced it */
+    unsigned char *alive;    /* 1 while the record is still in the chain */
+    agora_value **survivors; /* records handed to the sinks */
+    agora_value **survivor_originals;
+    agora_record_result *results;
+    const char **sink_error;  /* first sink error per survivor, NULL = written */
+    const char **sink_name;
+    bool dlq_open_txn;
+    uint64_t errors_logged; /* per-record errors logged without a DLQ */
+} run_state;
+
+static int dlq_begin_once(run_state *rs, agora_error *err)
+{
+    agora_dlq *dlq = rs->bp->delivery.dlq;
+
+    if (dlq == NULL || rs->dlq_open_txn)
+        return 0;
+    int rc = agora_dlq_begin(dlq, err);
+    if (rc == 0)
+        rs->dlq_open_txn = true;
+    return rc;
+}
+
+/*
+ * Sends one failed record to the DLQ, or logs it when the pipeline has no
+ * DLQ. Returns 0, or a negative code when the DLQ write failed and the policy
+ * says the run must stop.
+ */
+static int dead_letter(run_state *rs, agora_dlq_entry *entry, agora_error *err)
+{
+    agora_delivery *d = &rs->bp->delivery;
+    agora_error dlq_err;
+
+    entry->pipeline_id = d->pipeline_id;
+    entry->run_id = rs->summary->run_id;
+    entry->source = rs->bp->source->name;
+
+    if (d->dlq == NULL) {
+        /* Without a DLQ the record is reported in the log, never dropped silently. */
+        rs->errors_logged++;
+        if (rs->errors_logged <= 100 || rs->errors_logged % 1000 == 0)
+            AGORA_WARN("pipeline", "record_failed", d->pipeline_id,
+                       rs->summary->run_id,
+                       "record failed at stage %s and the pipeline has no dlq "
+                       "(failures so far: %llu): %s",
+                       entry->stage, (unsigned long long)rs->errors_logged,
+                       entry->error_message);
+        return 0;
+    }
+
+    agora_error_clear(&dlq_err);
+    int rc = dlq_begin_once(rs, &dlq_err);
+    if (rc == 0)
+        rc = agora_dlq_write(d->dlq, entry, &dlq_err);
+    if (rc == 0)
+        return 0;
+
+    if (d->dlq_policy == AGORA_DLQ_LOG_ONLY) {
+        AGORA_ERROR("pipeline", "dlq_write_failed", d->pipeline_id,
+                    rs->summary->run_id,
+                    "%s; the record's own error was: %s", dlq_err.message,
+                    entry->error_message);
+        return 0;
+    }
+    agora_error_set(err, AGORA_EDLQ, "%s (record error: %s)", dlq_err.message,
+                    entry->error_message);
+    return AGORA_EDLQ;
+}
+
+static int dlq_commit_if_open(run_state *rs, agora_error *err)
+{
+    if (!rs->dlq_open_txn)
+        return 0;
+    rs->dlq_open_txn = false;
+
+    agora_error dlq_err;
+    agora_error_clear(&dlq_err);
+    int rc = agora_dlq_commit(rs->bp->delivery.dlq, &dlq_err);
+    if (rc == 0)
+        return 0;
+    if (rs->bp->delivery.dlq_policy == AGORA_DLQ_LOG_ONLY) {
+        AGORA_ERROR("pipeline", "dlq_write_failed",
+                    rs->bp->delivery.pipeline_id, rs->summary->run_id, "%s",
+                    dlq_err.message);
+        return 0;
+    }
+    return agora_error_set(err, AGORA_EDLQ, "%s", dlq_err.message);
+}
+
+static int handle_bad_records(run_state *rs, agora_error *err)
+{
+    for (size_t i = 0; i < rs->batch.bad_count; i++) {
+        agora_bad_record *bad = &rs->batch.bad[i];
+        agora_dlq_entry entry = {
+            .stage = AGORA_STAGE_SOURCE,
+            .error_type = "ParseError",
+            .error_message = bad->error,
+            .record_raw = bad->raw,
+            .record_raw_len = bad->raw_len,
+        };
+        rs->summary->records_errored++;
+        int rc = dead_letter(rs, &entry, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Runs the batch through every middleware, one middleware at a time. */
+static int run_middlewares(run_state *rs, size_t n, agora_error *err)
+{
+    agora_bound_pipeline *bp = rs->bp;
+    agora_arena *arena = rs->batch.arena;
+
+    for (size_t m = 0; m < bp->middleware_count; m++) {
+        agora_middleware *mw = bp->middlewares[m];
+        agora_middleware_stats *stats = &rs->summary->middlewares[m];
+        double t0 = monotonic_seconds();
+
+        for (size_t i = 0; i < n; i++) {
+            if (!rs->alive[i])
+                continue;
+            agora_error mw_err;
+            mw_err.code = 0;
+            mw_err.message[0] = '\0';
+            mw_err.key[0] = '\0';
+            agora_value *input = rs->current[i];
+            agora_value *record = input;
+
+            stats->in++;
+            agora_verdict verdict = mw->process(mw->state, &record, arena, &mw_err);
+            if (verdict == AGORA_KEEP && record != NULL) {
+                stats->out++;
+                rs->current[i] = record;
+                continue;
+            }
+            rs->alive[i] = 0;
+            if (verdict == AGORA_DROP) {
+                stats->dropped++;
+                rs->summary->records_dropped++;
+                continue;
+            }
+
+            stats->errored++;
+            rs->summary->records_errored++;
+            agora_dlq_entry entry = {
+                .stage = AGORA_STAGE_MIDDLEWARE,
+                .error_type = "MiddlewareError",
+                .error_message = mw_err.message[0] != '\0'
+                                     ? mw_err.message
+                                     : "middleware rejected the record",
+                .record = input,
+                .original_record = rs->original[i],
+                .middleware = mw->name,
+            };
+            int rc = dead_letter(rs, &entry, err);
+            if (rc != 0)
+                return rc;
+        }
+        stats->total_time_ms += (monotonic_seconds() - t0) * 1000.0;
+    }
+    return 0;
+}
+
+/* Writes the survivors to every sink and settles each record's outcome. */
+static int run_sinks(run_state *rs, size_t survivors, agora_error *err)
+{
+    agora_bound_pipeline *bp = rs->bp;
+
+    for (size_t i = 0; i < survivors; i++) {
+        rs->sink_error[i] = NULL;
+        rs->sink_name[i] = NULL;
+    }
+    /* written[i] is tracked through sink_error: a record is written when at
+     * least one sink accepted it, so start from "failed everywhere". */
+    unsigned char *accepted = rs->alive; /* reuse: alive[] is free by now */
+    memset(accepted, 0, survivors);
+
+    for (size_t s = 0; s < bp->sink_count; s++) {
+        agora_sink *sink = bp->sinks[s];
+        agora_error sink_err;
+        agora_error_clear(&sink_err);
+        memset(rs->results, 0, survivors * sizeof(*rs->results));
+
+        int rc = sink->write_batch(sink->state, rs->survivors, survivors,
+                                   rs->results, rs->batch.arena, &sink_err);
+        for (size_t i = 0; i < survivors; i++) {
+            const char *failure = rc < 0 ? sink_err.message : rs->results[i].error;
+            if (failure == NULL) {
+                accepted[i] = 1;
+            } else if (rs->sink_error[i] == NULL) {
+                rs->sink_error[i] = rc < 0 ? agora_arena_strndup(
+                                                 rs->batch.arena, failure,
+                                                 strlen(failure))
+                                           : failure;
+                rs->sink_name[i] = sink->name;
+            }
+        }
+        if (rc < 0 && bp->delivery.dlq == NULL) {
+            /* Sinks fail closed: with no DLQ a failed write ends the run. */
+            agora_error_set(err, rc, "sink '%s' failed: %s", sink->name,
+                            sink_err.message);
+            return rc;
+        }
+        if (rc < 0)
+            AGORA_ERROR("pipeline", "sink_write_failed", bp->delivery.pipeline_id,
+                        rs->summary->run_id,
+                        "sink '%s' failed a batch of %zu records, sending them "
+                        "to the dlq: %s",
+                        sink->name, survivors, sink_err.message);
+    }
+
+    for (size_t i = 0; i < survivors; i++) {
+        if (accepted[i]) {
+            rs->summary->records_written++;
+            continue;
+        }
+        if (bp->delivery.dlq == NULL) {
+            agora_error_set(err, AGORA_ESINK,
+                            "sink '%s' rejected a record and the pipeline has "
+                            "no dlq: %s",
+                            rs->sink_name[i] ? rs->sink_name[i] : "?",
+                            rs->sink_error[i] ? rs->sink_error[i] : "unknown error");
+            return AGORA_ESINK;
+        }
+        rs->summary->records_errored++;
+        agora_dlq_entry entry = {
+            .stage = AGORA_STAGE_SINK_WRITE,
+            .error_type = "SinkError",
+            .error_message = rs->sink_error[i] ? rs->sink_error[i] : "sink write failed",
+            .record = rs->survivors[i],
+            .original_record = rs->survivor_originals[i],
+            .processed_record = rs->survivors[i],
+            .sink = rs->sink_name[i],
+        };
+        int rc = dead_letter(rs, &entry, err);
+        if (rc != 0)
+            return rc;
+    }
+
+    for (size_t s = 0; s < bp->sink_count; s++) {
+        agora_sink *sink = bp->sinks[s];
+        if (sink->flush == NULL)
+            continue;
+        agora_error sink_err;
+        agora_error_clear(&sink_err);
+        int rc = sink->flush(sink->state, &sink_err);
+        if (rc < 0) {
+            agora_error_set(err, rc, "sink '%s' flush failed: %s", sink->name,
+                            sink_err.message);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int process_batch(run_state *rs, agora_error *err)
+{
+    size_t n = rs->batch.count;
+    int rc;
+
+    rs->summary->records_consumed += n + rs->batch.bad_count;
+    rc = handle_bad_records(rs, err);
+    if (rc != 0)
+        return rc;
+
+    for (size_t i = 0; i < n; i++) {
+        rs->current[i] = rs->batch.records[i];
+        rs->original[i] = rs->batch.records[i];
+        rs->alive[i] = 1;
+    }
+    rc = run_middlewares(rs, n, err);
+    if (rc != 0)
+        return rc;
+
+    size_t survivors = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rs->alive[i])
+            continue;
+        rs->survivors[survivors] = rs->current[i];
+        rs->survivor_originals[survivors] = rs->original[i];
+        survivors++;
+    }
+    if (survivors > 0) {
+        rc = run_sinks(rs, survivors, err);
+        if (rc != 0)
+            return rc;
+    }
+    return dlq_commit_if_open(rs, err);
+}
+
+static void publish_live(run_state *rs)
+{
+    if (rs->live == NULL)
+        return;
+    atomic_store_explicit(&rs->live->consumed, rs->summary->records_consumed,
+                          memory_order_relaxed);
+    atomic_store_explicit(&rs->live->written, rs->summary->records_written,
+                          memory_order_relaxed);
+    atomic_store_explicit(&rs->live->dropped, rs->summary->records_dropped,
+                          memory_order_relaxed);
+    atomic_store_explicit(&rs->live->errored, rs->summary->records_errored,
+                          memory_order_relaxed);
+}
+
+static int alloc_run_state(run_state *rs, size_t batch_size)
+{
+    rs->batch.arena = agora_arena_new(0);
+    rs->batch.records = calloc(batch_size, sizeof(agora_value *));
+    rs->current = calloc(batch_size, sizeof(agora_value *));
+    rs->original = calloc(batch_size, sizeof(agora_value *));
+    rs->alive = calloc(batch_size, 1);
+    rs->survivors = calloc(batch_size, sizeof(agora_value *));
+    rs->survivor_originals = calloc(batch_size, sizeof(agora_value *));
+    rs->results = calloc(batch_size, sizeof(agora_record_result));
+    rs->sink_error = calloc(batch_size, sizeof(char *));
+    rs->sink_name = calloc(batch_size, sizeof(char *));
+    if (rs->batch.arena == NULL || rs->batch.records == NULL ||
+        rs->current == NULL || rs->original == NULL || rs->alive == NULL ||
+        rs->survivors == NULL || rs->survivor_originals == NULL ||
+        rs->results == NULL || rs->sink_error == NULL || rs->sink_name == NULL)
+        return AGORA_ENOMEM;
+    return 0;
+}
+
+static void free_run_state(run_state *rs)
+{
+    agora_arena_free(rs->batch.arena);
+    free(rs->batch.records);
+    free(rs->batch.bad);
+    free(rs->current);
+    free(rs->original);
+    free(rs->alive);
+    free(rs->survivors);
+    free(rs->survivor_originals);
+    free(rs->results);
+    free(rs->sink_error);
+    free(rs->sink_name);
+}
+
+/* Streams the open source through the pipeline until it ends. */
+static int stream(run_state *rs, uint64_t max_records,
+                  const _Atomic bool *cancel, agora_error *err)
+{
+    agora_bound_pipeline *bp = rs->bp;
+    size_t batch_size = bp->delivery.batch_size;
+
+    for (;;) {
+        if (cancel != NULL && atomic_load(cancel)) {
+            AGORA_WARN("pipeline", "run_canceled", bp->delivery.pipeline_id,
+                       rs->summary->run_id,
+                       "run canceled after %llu records",
+                       (unsigned long long)rs->summary->records_consumed);
+            return 0;
+        }
+
+        size_t want = batch_size;
+        if (max_records > 0) {
+            uint64_t left = max_records - rs->summary->records_consumed;
+            if (left == 0)
+                return 0;
+            if (left < want)
+                want = (size_t)left;
+        }
+        agora_arena_reset(rs->batch.arena);
+        rs->batch.count = 0;
+        rs->batch.cap = want;
+        rs->batch.bad_count = 0;
+
+        int n = bp->source->next_batch(bp->source->state, &rs->batch, err);
+        if (n < 0) {
+            if (err != NULL && err->message[0] != '\0')
+                agora_error_prefix(err, "source '%s'", bp->source->name);
+            else
+                agora_error_set(err, n, "source '%s' failed: %s",
+                                bp->source->name, agora_strerror(n));
+            return n;
+        }
+        if (rs->batch.count == 0 && rs->batch.bad_count == 0)
+            return 0;
+
+        int rc = process_batch(rs, err);
+        publish_live(rs);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* Closes whatever start() opened, in the documented stop order. */
+static void stop_components(run_state *rs, size_t mw_started,
+                            size_t sinks_opened, bool source_opened)
+{
+    agora_bound_pipeline *bp = rs->bp;
+    agora_error cleanup_err;
+
+    if (source_opened && bp->source->close != NULL)
+        bp->source->close(bp->source->state);
+    for (size_t i = mw_started; i > 0; i--) {
+        agora_middleware *mw = bp->middlewares[i - 1];
+        if (mw->on_stop != NULL)
+            mw->on_stop(mw->state);
+    }
+    if (rs->dlq_open_txn) {
+        agora_error_clear(&cleanup_err);
+        if (agora_dlq_commit(bp->delivery.dlq, &cleanup_err) != 0)
+            AGORA_ERROR("pipeline", "cleanup_failed", bp->delivery.pipeline_id,
+                        rs->summary->run_id, "dlq commit: %s",
+                        cleanup_err.message);
+        rs->dlq_open_txn = false;
+    }
+    for (size_t i = 0; i < sinks_opened; i++) {
+        agora_sink *sink = bp->sinks[i];
+        if (sink->flush != NULL) {
+            agora_error_clear(&cleanup_err);
+            if (sink->flush(sink->state, &cleanup_err) != 0)
+                AGORA_ERROR("pipeline", "cleanup_failed",
+                            bp->delivery.pipeline_id, rs->summary->run_id,
+                            "sink '%s' flush: %s", sink->name,
+                            cleanup_err.message);
+        }
+        if (sink->close != NULL)
+            sink->close(sink->state);
+    }
+}
+
+int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
+                             const _Atomic bool *cancel,
+                             agora_live_counters *live,
+                             agora_run_summary *summary, agora_error *err)
+{
+    run_state rs;
+    agora_error local_err;
+    size_t mw_started = 0, sinks_opened = 0;
+    bool source_opened = false;
+    int rc = 0;
+    double t0 = monotonic_seconds();
+
+    if (err == NULL)
+        err = &local_err;
+    memset(&rs, 0, sizeof(rs));
+    memset(summary, 0, sizeof(*summary));
+    agora_error_clear(err);
+    if (bp == NULL)
+        return agora_error_set(err, AGORA_EINVAL, "no pipeline to run");
+
+    rs.bp = bp;
+    rs.summary = summary;
+    rs.live = live;
+    snprintf(summary->pipeline_id, sizeof(summary->pipeline_id), "%s",
+             bp->delivery.pipeline_id);
+    agora_run_id_new(summary->run_id);
+    summary->started_at = wall_seconds();
+    if (live != NULL)
+        publish_live(&rs);
+
+    summary->middleware_count = bp->middleware_count;
+    summary->middlewares = calloc(bp->middleware_count + 1,
+                                  sizeof(agora_middleware_stats));
+    if (summary->middlewares == NULL ||
+        alloc_run_state(&rs, bp->delivery.batch_size) != 0) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "out of memory starting run");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < bp->middleware_count; i++)
+        snprintf(summary->middlewares[i].name, AGORA_NAME_MAX, "%s",
+                 bp->middlewares[i]->name ? bp->middlewares[i]->name : "middleware");
+
+    /* Start order: middlewares, sinks, then the source. */
+    for (; mw_started < bp->middleware_count; mw_started++) {
+        agora_middleware *mw = bp->middlewares[mw_started];
+        if (mw->on_start == NULL)
+            continue;
+        rc = mw->on_start(mw->state, err);
+        if (rc < 0) {
+            agora_error_prefix(err, "middleware '%s' failed to start", mw->name);
+            goto cleanup;
+        }
+    }
+    for (; sinks_opened < bp->sink_count; sinks_opened++) {
+        agora_sink *sink = bp->sinks[sinks_opened];
+        if (sink->open == NULL)
+            continue;
+        rc = sink->open(sink->state, err);
+        if (rc < 0) {
+            agora_error_prefix(err, "sink '%s' failed to open", sink->name);
+            goto cleanup;
+        }
+    }
+    if (bp->source->open != NULL) {
+        rc = bp->source->open(bp->source->state, err);
+        if (rc < 0) {
+            agora_error_prefix(err, "source '%s' failed to open", bp->source->name);
+            goto cleanup;
+        }
+    }
+    source_opened = true;
+
+    rc = stream(&rs, max_records, cancel, err);
+
+cleanup:
+    stop_components(&rs, mw_started, sinks_opened, source_opened);
+    free_run_state(&rs);
+    summary->elapsed_seconds = monotonic_seconds() - t0;
+    if (rs.errors_logged > 100)
+        AGORA_WARN("pipeline", "record_failed", bp->delivery.pipeline_id,
+                   summary->run_id,
+                   "%llu records failed in this run without a dlq",
+                   (unsigned long long)rs.errors_logged);
+    if (rc > 0)
+        rc = AGORA_EINVAL;
+    if (rc < 0 && err->code == 0)
+        err->code = rc;
+    return rc;
+}
