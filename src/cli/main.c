@@ -1,0 +1,95 @@
+/*
+ * The agora command: dispatches to the subcommands.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agora/log.h"
+#include "cli/cli.h"
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: agora <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  run [PIPELINE] --config FILE   run one pipeline once and print its summary\n"
+            "  worker --config FILE           run every pipeline on its schedule, with the\n"
+            "                                 health server, until SIGINT or SIGTERM\n"
+            "  validate --config FILE         check a pipelines.toml without running it\n"
+            "  version                        print the version\n"
+            "\n"
+            "Run 'agora <command> --help' for the options of a command.\n"
+            "Exit status: 0 success, 1 a run failed, 2 usage or configuration error.\n");
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("agora: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+bool cli_set_log_level(const char *level)
+{
+    const char *name = level != NULL ? level : getenv("AGORA_LOG_LEVEL");
+
+    if (name == NULL || name[0] == '\0')
+        return true;
+    int parsed = agora_log_level_parse(name);
+    if (parsed < 0) {
+        cli_error("invalid log level '%s'%s; use debug, info, warn, error or off",
+                  name, level != NULL ? "" : " in AGORA_LOG_LEVEL");
+        return false;
+    }
+    agora_log_set_level((agora_log_level)parsed);
+    return true;
+}
+
+bool cli_parse_u64(const char *text, uint64_t *out)
+{
+    char *end = NULL;
+
+    if (text == NULL || text[0] == '\0' || text[0] == '-')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[1];
+
+    if (strcmp(command, "run") == 0)
+        return cli_run(argc - 1, argv + 1);
+    if (strcmp(command, "worker") == 0)
+        return cli_worker(argc - 1, argv + 1);
+    if (strcmp(command, "validate") == 0)
+        return cli_validate(argc - 1, argv + 1);
+    if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
+        printf("agora %s\n", AGORA_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0 ||
+        strcmp(command, "-h") == 0) {
+        print_usage(stdout);
+        return EXIT_OK;
+    }
+    cli_error("unknown command '%s'; run 'agora --help' for the list", command);
+    return EXIT_USAGE;
+}
