@@ -136,6 +136,10 @@ agora_scheduled_pipeline *agora_worker_pool_get(agora_worker_pool *pool,
  * pipeline has finished or a shutdown was requested (signal or
  * agora_worker_pool_stop) and has completed. Returns 0, or AGORA_ESTATE when a
  * pipeline stopped because of errors, or another code when startup failed.
+ * Returns AGORA_ECANCELED when pipeline threads were still blocked after the
+ * graceful timeout, cancel and a 5 s grace: they keep running, so the caller
+ * should exit the process, and agora_worker_pool_free then leaves the pool
+ * allocated.
  */
 int agora_worker_pool_run(agora_worker_pool *pool, agora_error *err);
 

@@ -4,6 +4,9 @@
  * The config loader needs the line and column of every key and value to
  * report errors, so the tree keeps them. All nodes and strings of one parse
  * live in one allocation context freed by toml_free.
+ *
+ * Lines and columns are 1-based. A column counts bytes from the start of the
+ * line, so a character outside ASCII advances it by its UTF-8 length.
  */
 #ifndef AGORA_TOML_H
 #define AGORA_TOML_H
@@ -56,18 +59,24 @@ struct toml_node {
     } u;
 };
 
+/* message reads "line 7, column 12: duplicate key \"path\" (first defined at
+ * line 3, column 1)": the position, then one sentence. A file reader may
+ * prefix the path. */
 typedef struct toml_error {
     int line, column; /* 1-based position of the fault */
     char message[512];
 } toml_error;
 
-/* Parses a whole document. Returns the root table, or NULL with err filled. */
+/* Parses a whole document of len bytes (no NUL terminator needed). Returns
+ * the root table, or NULL with err filled. Tables and arrays nested more
+ * than 128 levels deep are rejected. */
 toml_node *toml_parse(const char *text, size_t len, toml_error *err);
 
 /* Reads and parses a file. On a read error line and column are 0. */
 toml_node *toml_parse_file(const char *path, toml_error *err);
 
-/* Frees a tree returned by toml_parse or toml_parse_file. Accepts NULL. */
+/* Frees a tree returned by toml_parse or toml_parse_file, given its root
+ * (never an inner node). Accepts NULL. */
 void toml_free(toml_node *root);
 
 /* Returns the entry for key in a table node, or NULL. */

@@ -84,17 +84,26 @@ int agora_error_set_key(agora_error *err, int code, const char *key,
 
 void agora_error_prefix(agora_error *err, const char *fmt, ...)
 {
-    char prefix[AGORA_ERROR_MESSAGE_MAX];
     char joined[AGORA_ERROR_MESSAGE_MAX];
     va_list ap;
 
     if (err == NULL)
         return;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    int n = vsnprintf(joined, sizeof(joined), fmt, ap);
     va_end(ap);
+    if (n < 0)
+        return;
+
     /* Truncation is acceptable: the message stays readable from the start. */
-    int n = snprintf(joined, sizeof(joined), "%s: %s", prefix, err->message);
-    (void)n;
+    size_t pos = (size_t)n < sizeof(joined) ? (size_t)n : sizeof(joined) - 1;
+    const char *sep = ": ";
+    for (const char *c = sep; *c != '\0' && pos + 1 < sizeof(joined); c++)
+        joined[pos++] = *c;
+    size_t rest = strlen(err->message);
+    if (rest > sizeof(joined) - 1 - pos)
+        rest = sizeof(joined) - 1 - pos;
+    memcpy(joined + pos, err->message, rest);
+    joined[pos + rest] = '\0';
     memcpy(err->message, joined, sizeof(err->message));
 }

@@ -1,0 +1,152 @@
+"""Benchmark harness: agora against a peer tool on the same input.
+
+Each scenario builds its input once (under bench/data/), runs agora and the
+peer BENCH_RUNS times each, checks that both outputs hold the same records,
+and reports medians. Peak RSS comes from the kernel's ru_maxrss of the
+finished child process.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SOURCE_MOVIES = "examples/quickstart/data/movies.json"
+
+
+def run_measured(cmd, stdout_path=None):
+    """Runs cmd and returns (seconds, peak_rss_mb). Fails on a non-zero exit."""
+    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        if stdout_path:
+            os.dup2(out.fileno(), 1)
+        os.execvp(cmd[0], cmd)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - start
+    if stdout_path:
+        out.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"benchmark command failed ({status}): {' '.join(cmd)}")
+    return seconds, usage.ru_maxrss / 1024.0
+
+
+def make_movies_jsonl(root, target_mb):
+    """Writes the movies records repeated to about target_mb as JSONL."""
+    path = os.path.join(root, "bench", "data", f"movies_{target_mb}mb.jsonl")
+    if os.path.exists(path):
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(os.path.join(root, SOURCE_MOVIES), encoding="utf-8") as f:
+        records = json.load(f)
+    lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+                    for r in records)
+    block = lines.encode("utf-8")
+    repeats = max(1, (target_mb * 1024 * 1024) // len(block))
+    with open(path + ".tmp", "wb") as f:
+        for _ in range(repeats):
+            f.write(block)
+    os.rename(path + ".tmp", path)
+    return path
+
+
+def count_lines(path):
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def same_records(path_a, path_b):
+    """True when both JSONL files hold the same records in the same order
+    (key order ignored, numbers compared by value)."""
+    with open(path_a, encoding="utf-8") as a, open(path_b, encoding="utf-8") as b:
+        for line_a, line_b in zip(a, b):
+            if json.loads(line_a) != json.loads(line_b):
+                return False
+        return a.readline() == "" and b.readline() == ""
+
+
+def scenario_jsonl_filter_map(args):
+    data = make_movies_jsonl(args.root, args.target_mb)
+    records = count_lines(data)
+    size_mb = os.path.getsize(data) / (1024 * 1024)
+    outdir = os.path.join(args.root, "bench", "out")
+    os.makedirs(outdir, exist_ok=True)
+    agora_out = os.path.join(outdir, "jsonl_filter_map.agora.jsonl")
+    peer_out = os.path.join(outdir, "jsonl_filter_map.jq.jsonl")
+    config = os.path.join(outdir, "jsonl_filter_map.toml")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(f"""format = "agora/v1"
+[pipelines.bench]
+source = {{ type = "jsonl", path = "{data}" }}
+[[pipelines.bench.middlewares]]
+type = "filter"
+expression = "`IMDB Rating` >= 6"
+[[pipelines.bench.middlewares]]
+type = "map"
+rename = {{ "IMDB Rating" = "imdb_rating", "Title" = "title" }}
+drop = ["US DVD Sales", "Source"]
+[[pipelines.bench.sinks]]
+type = "jsonl"
+path = "{agora_out}"
+""")
+    jq_program = ('select(.["IMDB Rating"] >= 6)'
+                  ' | .imdb_rating = .["IMDB Rating"] | .title = .Title'
+                  ' | del(.["IMDB Rating"], .Title, .["US DVD Sales"], .Source)')
+    agora_cmd = [args.agora, "run", "--config", config, "--log-level", "warn"]
+    peer_cmd = ["jq", "-c", jq_program, data]
+
+    agora_runs, peer_runs, rss = [], [], []
+    for _ in range(args.runs):
+        seconds, peak = run_measured(agora_cmd)
+        agora_runs.append(seconds)
+        rss.append(peak)
+        seconds, _ = run_measured(peer_cmd, stdout_path=peer_out)
+        peer_runs.append(seconds)
+    if not same_records(agora_out, peer_out):
+        sys.exit("jsonl_filter_map: agora and jq outputs differ")
+    return {
+        "records": records,
+        "size_mb": size_mb,
+        "agora_s": statistics.median(agora_runs),
+        "peer_s": statistics.median(peer_runs),
+        "peak_rss_mb": max(rss),
+        "peer": "jq -c",
+    }
+
+
+SCENARIOS = {"jsonl_filter_map": scenario_jsonl_filter_map}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--agora", required=True)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("scenarios", nargs="*")
+    args = parser.parse_args()
+    args.runs = int(os.environ.get("BENCH_RUNS", "3"))
+    args.target_mb = int(os.environ.get("BENCH_TARGET_MB", "100"))
+
+    names = args.scenarios or list(SCENARIOS)
+    for name in names:
+        if name not in SCENARIOS:
+            sys.exit(f"unknown scenario '{name}'; known: {', '.join(SCENARIOS)}")
+    lines = []
+    for name in names:
+        r = SCENARIOS[name](args)
+        agora_rps = r["records"] / r["agora_s"]
+        peer_rps = r["records"] / r["peer_s"]
+        print(f"{name}: {r['records']} records, {r['size_mb']:.1f} MB, "
+              f"agora {r['agora_s']:.3f} s ({r['size_mb'] / r['agora_s']:.1f} MB/s), "
+              f"{r['peer']} {r['peer_s']:.3f} s, medians of {args.runs} runs",
+              file=sys.stderr)
+        lines.append(f"scenario={name} agora_rps={agora_rps:.0f} peer_rps={peer_rps:.0f} "
+                     f"ratio={agora_rps / peer_rps:.2f} peak_rss_mb={r['peak_rss_mb']:.1f}")
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds agora and runs every test through CTest.
+# Usage: scripts/test.sh [BUILD_DIR] [extra cmake args...]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+shift || true
+"$root/scripts/deps.sh"
+"$root/scripts/build.sh" "$build" "$@"
+cd "$build"
+ctest --output-on-failure -j2

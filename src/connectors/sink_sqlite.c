@@ -1,0 +1,612 @@
+/*
+ * sqlite sink: inserts object records as rows of one table.
+ *
+ * The columns come from the `columns` option or, without it, from the keys of
+ * the first object record. A missing table is created on the first record,
+ * and each column's type comes from that record's value:
+ *   int, bool                 INTEGER
+ *   double                    REAL
+ *   string, array, object     TEXT (arrays and objects as compact JSON)
+ *   null or missing           no declared type, so later values keep theirs
+ * When the table already exists, every column must be in it.
+ *
+ * Each batch is one transaction through one reused prepared statement. A
+ * record the database rejects on its own (a constraint, a type mismatch, too
+ * big) is a per-record error; any other database error fails the batch and
+ * rolls it back. Table and column names are always double-quoted, so any name
+ * works; the table is looked up in the main schema.
+ */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "connectors/connectors.h"
+#include "connectors/sink_common.h"
+
+#define SQLITE_SINK_BUSY_TIMEOUT_MS 5000
+
+typedef struct sqlite_sink {
+    char *name;
+    char *path;
+    char *table;
+    bool replace;
+    int busy_timeout_ms;
+    sink_columns option_columns; /* from the option; empty when absent */
+    sink_columns columns;        /* bound by the prepared insert */
+    sqlite3 *db;
+    sqlite3_stmt *insert;        /* NULL until the columns are known */
+    agora_buf scratch;           /* SQL text and JSON of nested values */
+} sqlite_sink;
+
+static const char *const sqlite_modes[] = {"append", "replace", NULL};
+
+/* Appends name as a double-quoted SQL identifier. */
+static int append_identifier(agora_buf *buf, const char *name)
+{
+    int rc = agora_buf_append(buf, "\"", 1);
+
+    for (const char *p = name; *p != '\0' && rc == 0; p++)
+        rc = *p == '"' ? agora_buf_append(buf, "\"\"", 2)
+                       : agora_buf_append(buf, p, 1);
+    if (rc == 0)
+        rc = agora_buf_append(buf, "\"", 1);
+    return rc;
+}
+
+static int db_error(sqlite_sink *s, agora_error *err, const char *operation)
+{
+    return agora_error_set(err, AGORA_EDB, "sqlite sink: %s in %s (table "
+                           "\"%s\") failed: %s", operation, s->path, s->table,
+                           sqlite3_errmsg(s->db));
+}
+
+static int exec_sql(sqlite_sink *s, const char *sql, const char *operation,
+                    agora_error *err)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, operation);
+    return 0;
+}
+
+/*
+ * Reads the column names of the table into existing (empty when the table
+ * does not exist).
+ */
+static int read_table_columns(sqlite_sink *s, sink_columns *existing,
+                              agora_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    int step;
+
+    sink_columns_clear(existing);
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT name FROM pragma_table_info(?1, 'main')", -1,
+                           &stmt, NULL) != SQLITE_OK)
+        return db_error(s, err, "reading the table's columns");
+    sqlite3_bind_text(stmt, 1, s->table, -1, SQLITE_STATIC);
+
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(stmt, 0);
+
+        if (existing->count == cap) {
+            size_t new_cap = cap == 0 ? 16 : cap * 2;
+            char **grown = realloc(existing->names, new_cap * sizeof(char *));
+            if (grown == NULL) {
+                rc = agora_error_set(err, AGORA_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            existing->names = grown;
+            cap = new_cap;
+        }
+        existing->names[existing->count] = strdup(name != NULL ? name : "");
+        if (existing->names[existing->count] == NULL) {
+            rc = agora_error_set(err, AGORA_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        existing->count++;
+    }
+    if (step != SQLITE_DONE)
+        rc = db_error(s, err, "reading the table's columns");
+
+cleanup:
+    sqlite3_finalize(stmt);
+    if (rc < 0)
+        sink_columns_clear(existing);
+    return rc;
+}
+
+static const char *declared_type(const agora_value *value)
+{
+    if (value == NULL)
+        return "";
+    switch (value->type) {
+    case AGORA_BOOL:
+    case AGORA_INT:
+        return " INTEGER";
+    case AGORA_DOUBLE:
+        return " REAL";
+    case AGORA_STRING:
+    case AGORA_ARRAY:
+    case AGORA_OBJECT:
+        return " TEXT";
+    case AGORA_NULL:
+        break;
+    }
+    return "";
+}
+
+static int create_table(sqlite_sink *s, const agora_value *record,
+                        agora_error *err)
+{
+    agora_buf *sql = &s->scratch;
+    int rc;
+
+    sql->len = 0;
+    rc = agora_buf_appendz(sql, "CREATE TABLE IF NOT EXISTS main.");
+    if (rc == 0)
+        rc = append_identifier(sql, s->table);
+    if (rc == 0)
+        rc = agora_buf_append(sql, " (", 2);
+    for (size_t i = 0; i < s->columns.count && rc == 0; i++) {
+        const agora_value *v = record != NULL
+                                   ? agora_object_getz(record, s->columns.names[i])
+                                   : NULL;
+        if (i > 0)
+            rc = agora_buf_append(sql, ", ", 2);
+        if (rc == 0)
+            rc = append_identifier(sql, s->columns.names[i]);
+        if (rc == 0)
+            rc = agora_buf_appendz(sql, declared_type(v));
+    }
+    if (rc == 0)
+        rc = agora_buf_appendz(sql, ")");
+    if (rc < 0)
+        return agora_error_set(err, rc, "out of memory");
+    return exec_sql(s, sql->data, "creating the table", err);
+}
+
+/* Checks that every column exists in the table (names compare like SQL's). */
+static int check_columns_exist(sqlite_sink *s, const sink_columns *existing,
+                               agora_error *err)
+{
+    for (size_t i = 0; i < s->columns.count; i++) {
+        bool found = false;
+
+        for (size_t j = 0; j < existing->count && !found; j++)
+            found = strcasecmp(s->columns.names[i], existing->names[j]) == 0;
+        if (!found)
+            return agora_error_set(err, AGORA_EDB,
+                                   "sqlite sink: table \"%s\" in %s has no "
+                                   "column \"%s\"; add the column to the table "
+                                   "or set the sink's `columns` option to "
+                                   "columns the table has", s->table, s->path,
+                                   s->columns.names[i]);
+    }
+    return 0;
+}
+
+static int prepare_insert(sqlite_sink *s, agora_error *err)
+{
+    agora_buf *sql = &s->scratch;
+    int rc;
+
+    sql->len = 0;
+    rc = agora_buf_appendz(sql, "INSERT INTO main.");
+    if (rc == 0)
+        rc = append_identifier(sql, s->table);
+    if (rc == 0)
+        rc = agora_buf_append(sql, " (", 2);
+    for (size_t i = 0; i < s->columns.count && rc == 0; i++) {
+        if (i > 0)
+            rc = agora_buf_append(sql, ", ", 2);
+        if (rc == 0)
+            rc = append_identifier(sql, s->columns.names[i]);
+    }
+    if (rc == 0)
+        rc = agora_buf_appendz(sql, ") VALUES (");
+    for (size_t i = 0; i < s->columns.count && rc == 0; i++)
+        rc = agora_buf_appendz(sql, i == 0 ? "?" : ", ?");
+    if (rc == 0)
+        rc = agora_buf_appendz(sql, ")");
+    if (rc < 0)
+        return agora_error_set(err, rc, "out of memory");
+
+    if (sqlite3_prepare_v3(s->db, sql->data, -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->insert, NULL) != SQLITE_OK)
+        return db_error(s, err, "preparing the insert");
+    return 0;
+}
+
+static int copy_columns(sink_columns *dst, const sink_columns *src)
+{
+    sink_columns_clear(dst);
+    dst->names = calloc(src->count, sizeof(char *));
+    if (dst->names == NULL)
+        return AGORA_ENOMEM;
+    for (size_t i = 0; i < src->count; i++) {
+        dst->names[i] = strdup(src->names[i]);
+        if (dst->names[i] == NULL)
+            return AGORA_ENOMEM;
+        dst->count++;
+    }
+    return 0;
+}
+
+/*
+ * Fixes the columns, creates the table when missing and prepares the insert.
+ * record is the first object record (NULL at open with configured columns,
+ * where only an existing table can be set up).
+ */
+static int setup_table(sqlite_sink *s, const agora_value *record,
+                       agora_error *err)
+{
+    sink_columns existing = {0};
+    int rc;
+
+    if (s->option_columns.count > 0)
+        rc = copy_columns(&s->columns, &s->option_columns);
+    else
+        rc = sink_columns_from_record(&s->columns, record);
+    if (rc < 0) {
+        rc = agora_error_set(err, rc, "out of memory");
+        goto cleanup;
+    }
+    if (s->columns.count == 0) {
+        rc = agora_error_set(err, AGORA_EDB, "sqlite sink: the first record "
+                             "for table \"%s\" in %s has no keys, so there are "
+                             "no columns to insert; set the `columns` option",
+                             s->table, s->path);
+        goto cleanup;
+    }
+
+    rc = read_table_columns(s, &existing, err);
+    if (rc < 0)
+        goto cleanup;
+    if (existing.count == 0) {
+        if (record == NULL)
+            goto cleanup; /* created on the first record, which gives types */
+        rc = create_table(s, record, err);
+    } else {
+        rc = check_columns_exist(s, &existing, err);
+    }
+    if (rc == 0)
+        rc = prepare_insert(s, err);
+
+cleanup:
+    sink_columns_clear(&existing);
+    return rc;
+}
+
+static int sqlite_open(void *state, agora_error *err)
+{
+    sqlite_sink *s = state;
+    sink_columns existing = {0};
+    int rc;
+
+    if (s->db != NULL)
+        return agora_error_set(err, AGORA_ESTATE, "sqlite sink: %s is already "
+                               "open; close it before opening it again",
+                               s->path);
+    rc = agora_mkdir_parents(s->path, err);
+    if (rc < 0) {
+        agora_error_prefix(err, "sqlite sink");
+        return rc;
+    }
+    if (sqlite3_open_v2(s->path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rc = agora_error_set(err, AGORA_EDB, "sqlite sink: cannot open %s: %s",
+                             s->path,
+                             s->db != NULL ? sqlite3_errmsg(s->db)
+                                           : "out of memory");
+        goto cleanup;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, s->busy_timeout_ms);
+
+    /* WAL lets readers (the sqlite3 tool, a dashboard) work during a run. */
+    rc = exec_sql(s, "PRAGMA journal_mode=WAL", "switching to WAL mode", err);
+    if (rc < 0)
+        goto cleanup;
+
+    if (s->replace) {
+        rc = read_table_columns(s, &existing, err);
+        if (rc < 0)
+            goto cleanup;
+        if (existing.count > 0) {
+            agora_buf *sql = &s->scratch;
+
+            sql->len = 0;
+            rc = agora_buf_appendz(sql, "DELETE FROM main.");
+            if (rc == 0)
+                rc = append_identifier(sql, s->table);
+            if (rc < 0) {
+                rc = agora_error_set(err, rc, "out of memory");
+                goto cleanup;
+            }
+            rc = exec_sql(s, sql->data,
+                          "deleting the old rows (mode \"replace\")", err);
+            if (rc < 0)
+                goto cleanup;
+        }
+    }
+
+    if (s->option_columns.count > 0)
+        rc = setup_table(s, NULL, err);
+
+cleanup:
+    sink_columns_clear(&existing);
+    if (rc < 0 && s->db != NULL) {
+        sqlite3_finalize(s->insert);
+        s->insert = NULL;
+        sqlite3_close(s->db);
+        s->db = NULL;
+    }
+    return rc;
+}
+
+static int bind_value(sqlite_sink *s, int index, const agora_value *value)
+{
+    int rc;
+
+    if (value == NULL)
+        return sqlite3_bind_null(s->insert, index);
+    switch (value->type) {
+    case AGORA_NULL:
+        return sqlite3_bind_null(s->insert, index);
+    case AGORA_BOOL:
+        return sqlite3_bind_int(s->insert, index, value->u.boolean ? 1 : 0);
+    case AGORA_INT:
+        return sqlite3_bind_int64(s->insert, index, value->u.integer);
+    case AGORA_DOUBLE:
+        return sqlite3_bind_double(s->insert, index, value->u.number);
+    case AGORA_STRING:
+        /* The record outlives the step, so SQLite need not copy it. */
+        return sqlite3_bind_text64(s->insert, index, value->u.string.ptr,
+                                   value->u.string.len, SQLITE_STATIC,
+                                   SQLITE_UTF8);
+    case AGORA_ARRAY:
+    case AGORA_OBJECT:
+        s->scratch.len = 0;
+        rc = agora_json_write(&s->scratch, value);
+        if (rc < 0)
+            return SQLITE_NOMEM;
+        return sqlite3_bind_text64(s->insert, index, s->scratch.data,
+                                   s->scratch.len, SQLITE_TRANSIENT, SQLITE_UTF8);
+    }
+    return sqlite3_bind_null(s->insert, index);
+}
+
+/* True for errors that concern one record, not the database as a whole. */
+static bool is_record_error(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int sqlite_write_batch(void *state, agora_value *const *records,
+                              size_t n, agora_record_result *results,
+                              agora_arena *arena, agora_error *err)
+{
+    sqlite_sink *s = state;
+    int rc = 0;
+
+    if (s->db == NULL)
+        return agora_error_set(err, AGORA_ESTATE, "sqlite sink: %s is not "
+                               "open; call open before writing", s->path);
+    if (n == 0)
+        return 0;
+
+    rc = exec_sql(s, "BEGIN IMMEDIATE", "starting a transaction", err);
+    if (rc < 0)
+        return rc;
+
+    for (size_t i = 0; i < n; i++) {
+        const agora_value *record = records[i];
+        int step = SQLITE_OK;
+
+        results[i].error = NULL;
+        if (record->type != AGORA_OBJECT) {
+            results[i].error = sink_record_error(
+                arena, "sqlite sink: record is a %s, not an object; only "
+                "objects map to table columns", agora_type_name(record->type));
+            continue;
+        }
+        if (s->insert == NULL) {
+            rc = setup_table(s, record, err);
+            if (rc < 0)
+                goto rollback;
+        }
+
+        for (size_t c = 0; c < s->columns.count && step == SQLITE_OK; c++)
+            step = bind_value(s, (int)c + 1,
+                              agora_object_getz(record, s->columns.names[c]));
+        if (step == SQLITE_OK)
+            step = sqlite3_step(s->insert);
+        if (step == SQLITE_DONE) {
+            sqlite3_reset(s->insert);
+            continue;
+        }
+        if (!is_record_error(step)) {
+            rc = db_error(s, err, "inserting a record");
+            sqlite3_reset(s->insert);
+            goto rollback;
+        }
+        results[i].error = sink_record_error(
+            arena, "sqlite sink: table \"%s\" rejected the record: %s",
+            s->table, sqlite3_errmsg(s->db));
+        sqlite3_reset(s->insert);
+
+        /* A conflict clause of ROLLBACK ends the whole transaction, taking
+         * the earlier records of the batch with it. */
+        if (sqlite3_get_autocommit(s->db))
+            return agora_error_set(err, AGORA_EDB, "sqlite sink: a conflict "
+                                   "in %s rolled back the whole batch: %s",
+                                   s->path, results[i].error);
+    }
+
+    rc = exec_sql(s, "COMMIT", "committing the batch", err);
+    if (rc < 0)
+        goto rollback;
+    return 0;
+
+rollback:
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int sqlite_flush(void *state, agora_error *err)
+{
+    /* Every batch is committed by write_batch already. */
+    return 0;
+}
+
+static void sqlite_close(void *state)
+{
+    sqlite_sink *s = state;
+
+    sqlite3_finalize(s->insert);
+    s->insert = NULL;
+    if (s->db != NULL) {
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(s->db);
+        s->db = NULL;
+    }
+    sink_columns_clear(&s->columns);
+}
+
+static void sqlite_destroy(agora_sink *self)
+{
+    sqlite_sink *s;
+
+    if (self == NULL)
+        return;
+    s = self->state;
+    if (s != NULL) {
+        sqlite_close(s);
+        sink_columns_clear(&s->option_columns);
+        agora_buf_free(&s->scratch);
+        free(s->name);
+        free(s->path);
+        free(s->table);
+        free(s);
+    }
+    free(self);
+}
+
+static agora_sink *sqlite_create(const agora_value *options,
+                                 const agora_component_context *ctx,
+                                 agora_error *err)
+{
+    agora_sink *sink = NULL;
+    sqlite_sink *s = NULL;
+    agora_error local;
+    const char *table;
+    int64_t timeout;
+    int mode;
+
+    agora_error_clear(&local);
+    sink = calloc(1, sizeof(*sink));
+    s = calloc(1, sizeof(*s));
+    if (sink == NULL || s == NULL) {
+        agora_error_set(&local, AGORA_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    agora_buf_init(&s->scratch);
+
+    s->path = sink_opt_path(options, "path", ctx, &local);
+    if (s->path == NULL)
+        goto cleanup;
+    table = agora_opt_string(options, "table", NULL, &local);
+    if (local.code != 0)
+        goto cleanup;
+    if (table == NULL || table[0] == '\0') {
+        agora_error_set_key(&local, AGORA_ECONFIG, "table",
+                            "option `table` is missing or empty; name the "
+                            "table to insert into");
+        goto cleanup;
+    }
+    mode = sink_opt_choice(options, "mode", "append", sqlite_modes, &local);
+    if (mode < 0)
+        goto cleanup;
+    if (sink_columns_from_option(&s->option_columns, options, "columns",
+                                 &local) < 0)
+        goto cleanup;
+    timeout = agora_opt_int(options, "busy_timeout_ms",
+                            SQLITE_SINK_BUSY_TIMEOUT_MS, &local);
+    if (local.code != 0)
+        goto cleanup;
+    if (timeout < 0 || timeout > 3600 * 1000) {
+        agora_error_set_key(&local, AGORA_ECONFIG, "busy_timeout_ms",
+                            "option `busy_timeout_ms` is %lld; use 0 to "
+                            "3600000 milliseconds", (long long)timeout);
+        goto cleanup;
+    }
+
+    s->table = strdup(table);
+    s->name = sink_instance_name(ctx, "sqlite");
+    if (s->table == NULL || s->name == NULL) {
+        agora_error_set(&local, AGORA_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    s->replace = mode == 1;
+    s->busy_timeout_ms = (int)timeout;
+
+    sink->name = s->name;
+    sink->state = s;
+    sink->open = sqlite_open;
+    sink->write_batch = sqlite_write_batch;
+    sink->flush = sqlite_flush;
+    sink->close = sqlite_close;
+    sink->destroy = sqlite_destroy;
+    return sink;
+
+cleanup:
+    if (s != NULL) {
+        sink_columns_clear(&s->option_columns);
+        agora_buf_free(&s->scratch);
+        free(s->name);
+        free(s->path);
+        free(s->table);
+    }
+    free(s);
+    free(sink);
+    if (err != NULL)
+        *err = local;
+    return NULL;
+}
+
+static const agora_option_spec sqlite_options[] = {
+    {"path", AGORA_OPT_STRING, true, NULL,
+     "database file; relative paths start at the config file's directory, "
+     "missing parent directories are created"},
+    {"table", AGORA_OPT_STRING, true, NULL,
+     "table to insert into, created from the first record when missing"},
+    {"columns", AGORA_OPT_STRING_ARRAY, false, "keys of the first record",
+     "columns to insert; record keys not listed are not stored and listed "
+     "keys a record lacks are NULL"},
+    {"mode", AGORA_OPT_STRING, false, "append",
+     "\"append\" keeps existing rows, \"replace\" deletes them when the sink "
+     "opens"},
+    {"busy_timeout_ms", AGORA_OPT_INT, false, "5000",
+     "milliseconds to wait for another connection's lock before failing"},
+    {NULL, 0, false, NULL, NULL}};
+
+const agora_component_type agora_sink_sqlite_type = {
+    .kind = AGORA_COMPONENT_SINK,
+    .type = "sqlite",
+    .summary = "insert object records as rows of an SQLite table",
+    .options = sqlite_options,
+    .create_sink = sqlite_create,
+};

@@ -1,0 +1,399 @@
+/*
+ * Compact JSON writer for agora values, and the shortest round-trip
+ * formatting of doubles shared with the CSV writer.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agora/value.h"
+#include "core/json_impl.h"
+
+/* Appends len bytes; the NUL terminator is written once at the end. */
+static inline int put(agora_buf *buf, const void *data, size_t len)
+{
+    if (buf->cap - buf->len <= len) {
+        int rc = agora_buf_reserve(buf, len);
+        if (rc != 0)
+            return rc;
+    }
+    memcpy(buf->data + buf->len, data, len);
+    buf->len += len;
+    return 0;
+}
+
+static inline int put_char(agora_buf *buf, char c)
+{
+    if (buf->cap - buf->len <= 1) {
+        int rc = agora_buf_reserve(buf, 1);
+        if (rc != 0)
+            return rc;
+    }
+    buf->data[buf->len++] = c;
+    return 0;
+}
+
+static const char digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Writes the decimal digits of i into out (at least 21 bytes), no NUL. */
+static size_t format_int(int64_t i, char *out)
+{
+    char digits[20];
+    size_t n = sizeof(digits);
+    size_t len = 0;
+    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+
+    while (u >= 100) {
+        unsigned pair = (unsigned)(u % 100) * 2;
+
+        u /= 100;
+        digits[--n] = digit_pairs[pair + 1];
+        digits[--n] = digit_pairs[pair];
+    }
+    if (u >= 10) {
+        digits[--n] = digit_pairs[u * 2 + 1];
+        digits[--n] = digit_pairs[u * 2];
+    } else {
+        digits[--n] = (char)('0' + u);
+    }
+    if (i < 0)
+        out[len++] = '-';
+    memcpy(out + len, digits + n, sizeof(digits) - n);
+    return len + sizeof(digits) - n;
+}
+
+/* ---- Doubles ----------------------------------------------------------- */
+
+static const double powers_of_ten[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+};
+
+/*
+ * Fast path for doubles that are a short decimal fraction such as 6.1 or
+ * 0.25, with 1e-4 <= |d| < 1e15. It finds the smallest k for which
+ * m = d * 10^k is an integer below 1e15 and m / 10^k gives d back. Both m and
+ * 10^k are exact doubles, so that division rounds exactly as strtod would
+ * read the digits back. Such an m has at most 15 significant digits and is
+ * what "%.15g" prints, so the result is identical to the slow path's.
+ * Returns 0 when the fast path does not apply.
+ */
+static size_t format_short_fraction(double d, char *out)
+{
+    double magnitude = fabs(d);
+    int k;
+
+    if (!(magnitude >= 1e-4 && magnitude < 1e15))
+        return 0;
+
+    for (k = 1; k <= 10; k++) {
+        double m = magnitude * powers_of_ten[k];
+        uint64_t digits;
+        char text[24];
+        size_t n;
+        size_t len = 0;
+
+        if (m >= 1e15)
+            return 0;
+        if (m != floor(m) || m / powers_of_ten[k] != magnitude)
+            continue;
+
+        digits = (uint64_t)m;
+        if (digits % 10 == 0)
+            return 0; /* a shorter k should have matched; let %g decide */
+        n = format_int((int64_t)digits, text);
+        if (d < 0)
+            out[len++] = '-';
+        if (n <= (size_t)k) {
+            /* 0.0ddd: pad with zeros after the point */
+            out[len++] = '0';
+            out[len++] = '.';
+            memset(out + len, '0', (size_t)k - n);
+            len += (size_t)k - n;
+            memcpy(out + len, text, n);
+            len += n;
+        } else {
+            memcpy(out + len, text, n - (size_t)k);
+            len += n - (size_t)k;
+            out[len++] = '.';
+            memcpy(out + len, text + n - k, (size_t)k);
+            len += (size_t)k;
+        }
+        out[len] = '\0';
+        return len;
+    }
+    return 0;
+}
+
+/*
+ * printf follows LC_NUMERIC, so a locale may print the point as ',' or as a
+ * longer string. Rewrites that separator to '.' in place.
+ */
+static size_t fix_decimal_point(char *text, size_t len)
+{
+    size_t i = text[0] == '-' ? 1 : 0;
+    size_t sep_end;
+
+    while (i < len && text[i] >= '0' && text[i] <= '9')
+        i++;
+    if (i == len || text[i] == '.' || text[i] == 'e')
+        return len;
+    sep_end = i;
+    while (sep_end < len && !(text[sep_end] >= '0' && text[sep_end] <= '9') &&
+           text[sep_end] != 'e')
+        sep_end++;
+    text[i] = '.';
+    memmove(text + i + 1, text + sep_end, len - sep_end + 1);
+    return len - (sep_end - i - 1);
+}
+
+size_t agora_format_double(double d, char *out)
+{
+    int precision;
+    size_t len;
+
+    if (isnan(d)) {
+        memcpy(out, "nan", 4);
+        return 3;
+    }
+    if (isinf(d)) {
+        memcpy(out, d < 0 ? "-inf" : "inf", d < 0 ? 5 : 4);
+        return d < 0 ? 4 : 3;
+    }
+
+    /* Integral values below 1e15 print in full under %.15g too. */
+    if (d == floor(d) && fabs(d) < 1e15) {
+        len = 0;
+        if (d == 0 && signbit(d))
+            out[len++] = '-';
+        len += format_int((int64_t)d, out + len);
+        memcpy(out + len, ".0", 3);
+        return len + 2;
+    }
+
+    len = format_short_fraction(d, out);
+    if (len > 0)
+        return len;
+
+    /*
+     * For a normal double, a representation with fewer than 15 significant
+     * digits that reads back is also what %.15g prints, so the first
+     * precision that reads back is the shortest. Subnormals have fewer
+     * significant bits and may need fewer digits, so start lower for them.
+     */
+    precision = fpclassify(d) == FP_SUBNORMAL ? 1 : 15;
+    for (; precision <= 17; precision++) {
+        len = (size_t)snprintf(out, 32, "%.*g", precision, d);
+        len = fix_decimal_point(out, len);
+        if (precision == 17 || core_strtod_c(out) == d)
+            break;
+    }
+
+    if (strpbrk(out, ".en") == NULL) {
+        memcpy(out + len, ".0", 3);
+        len += 2;
+    }
+    return len;
+}
+
+/* ---- Strings ----------------------------------------------------------- */
+
+/* Escapes of the control characters U+0000 to U+001F. */
+static const char *const control_escapes[32] = {
+    "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005",
+    "\\u0006", "\\u0007", "\\b",     "\\t",     "\\n",     "\\u000b",
+    "\\f",     "\\r",     "\\u000e", "\\u000f", "\\u0010", "\\u0011",
+    "\\u0012", "\\u0013", "\\u0014", "\\u0015", "\\u0016", "\\u0017",
+    "\\u0018", "\\u0019", "\\u001a", "\\u001b", "\\u001c", "\\u001d",
+    "\\u001e", "\\u001f",
+};
+
+/*
+ * Writes the bytes of [p, end) that need escaping or UTF-8 checks, and the
+ * plain runs between them. Values built by the parser always hold valid
+ * UTF-8, but values built by hand may not; an invalid byte is written as
+ * \ufffd (the replacement character) so the output stays valid JSON.
+ */
+static int write_string_slow(agora_buf *buf, const unsigned char *p,
+                             const unsigned char *end)
+{
+    int rc = 0;
+
+    while (p < end) {
+        const unsigned char *run = core_json_skip_plain(p, end);
+        const char *escape;
+        size_t n;
+
+        if (run > p) {
+            rc = put(buf, p, (size_t)(run - p));
+            if (rc != 0)
+                return rc;
+            p = run;
+            if (p == end)
+                break;
+        }
+
+        if (*p == '"') {
+            rc = put(buf, "\\\"", 2);
+            p++;
+        } else if (*p == '\\') {
+            rc = put(buf, "\\\\", 2);
+            p++;
+        } else if (*p < 0x20) {
+            escape = control_escapes[*p];
+            rc = put(buf, escape, strlen(escape));
+            p++;
+        } else {
+            n = core_utf8_sequence(p, end);
+            if (n == 0) {
+                rc = put(buf, "\\ufffd", 6);
+                p++;
+            } else {
+                rc = put(buf, p, n);
+                p += n;
+            }
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return rc;
+}
+
+/*
+ * Copies plain bytes 8 at a time while checking them, and stops at the
+ * first byte that needs the slow path. The destination needs len + 8 bytes
+ * of room, because a whole word is stored before it is checked.
+ */
+static size_t copy_plain(char *dest, const unsigned char *src, size_t len)
+{
+    size_t done = 0;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (len - done >= 8) {
+        uint64_t v;
+        uint64_t mask;
+
+        memcpy(&v, src + done, 8);
+        memcpy(dest + done, &v, 8);
+        mask = core_json_special_bytes(v);
+        if (mask != 0)
+            return done + (size_t)(__builtin_ctzll(mask) >> 3);
+        done += 8;
+    }
+#endif
+    while (done < len) {
+        unsigned char c = src[done];
+
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            break;
+        dest[done++] = (char)c;
+    }
+    return done;
+}
+
+int agora_json_write_string(agora_buf *buf, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t plain;
+    int rc;
+
+    /* Quotes, the word overrun of copy_plain and the final NUL. */
+    if (len > SIZE_MAX - 16)
+        return AGORA_ENOMEM;
+    if (buf->cap - buf->len < len + 11) {
+        rc = agora_buf_reserve(buf, len + 10);
+        if (rc != 0)
+            return rc;
+    }
+    buf->data[buf->len++] = '"';
+
+    plain = copy_plain(buf->data + buf->len, p, len);
+    buf->len += plain;
+    if (plain < len) {
+        rc = write_string_slow(buf, p + plain, p + len);
+        if (rc != 0)
+            return rc;
+    }
+
+    rc = put_char(buf, '"');
+    if (rc == 0)
+        buf->data[buf->len] = '\0';
+    return rc;
+}
+
+/* ---- Values ------------------------------------------------------------ */
+
+/* NOTE: recursion depth equals the nesting depth of value; parsed values are
+ * bounded by agora_json_limits.max_depth, hand-built ones are not. */
+static int write_value(agora_buf *buf, const agora_value *value)
+{
+    char number[40];
+    size_t len;
+    size_t i;
+    int rc = 0;
+
+    if (value == NULL)
+        return put(buf, "null", 4);
+
+    switch (value->type) {
+    case AGORA_NULL:
+        return put(buf, "null", 4);
+    case AGORA_BOOL:
+        return value->u.boolean ? put(buf, "true", 4) : put(buf, "false", 5);
+    case AGORA_INT:
+        len = format_int(value->u.integer, number);
+        return put(buf, number, len);
+    case AGORA_DOUBLE:
+        if (!isfinite(value->u.number))
+            return put(buf, "null", 4);
+        len = agora_format_double(value->u.number, number);
+        return put(buf, number, len);
+    case AGORA_STRING:
+        return agora_json_write_string(buf, value->u.string.ptr,
+                                       value->u.string.len);
+    case AGORA_ARRAY:
+        rc = put_char(buf, '[');
+        for (i = 0; rc == 0 && i < value->u.array.len; i++) {
+            if (i > 0)
+                rc = put_char(buf, ',');
+            if (rc == 0)
+                rc = write_value(buf, value->u.array.items[i]);
+        }
+        return rc != 0 ? rc : put_char(buf, ']');
+    case AGORA_OBJECT:
+        rc = put_char(buf, '{');
+        for (i = 0; rc == 0 && i < value->u.object.len; i++) {
+            const agora_member *member = &value->u.object.members[i];
+
+            if (i > 0)
+                rc = put_char(buf, ',');
+            if (rc == 0)
+                rc = agora_json_write_string(buf, member->key.ptr,
+                                             member->key.len);
+            if (rc == 0)
+                rc = put_char(buf, ':');
+            if (rc == 0)
+                rc = write_value(buf, member->value);
+        }
+        return rc != 0 ? rc : put_char(buf, '}');
+    }
+    return AGORA_EINVAL;
+}
+
+int agora_json_write(agora_buf *buf, const agora_value *value)
+{
+    int rc;
+
+    if (buf == NULL)
+        return AGORA_EINVAL;
+    rc = write_value(buf, value);
+    if (rc != 0)
+        return rc;
+    /* put() reserves one spare byte, except when nothing was ever written. */
+    if (buf->data != NULL)
+        buf->data[buf->len] = '\0';
+    return 0;
+}
