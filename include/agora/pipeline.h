@@ -221,7 +221,10 @@ void agora_bound_pipeline_free(agora_bound_pipeline *bp);
  * Runs the pipeline once: start, stream until the source ends, max_records
  * records were consumed (0 = no limit) or *cancel becomes true (checked
  * between batches; cancel may be NULL), then stop. Fills summary (always,
- * also on failure) and live (may be NULL).
+ * also on failure) and live (may be NULL). When summary->run_id already
+ * holds a run id (32 lowercase hex digits, as from agora_run_id_new), the run
+ * uses it, so a caller can log the id before the run starts; otherwise the
+ * run picks a new one.
  *
  * Returns 0 when the run completed, or a negative code with err filled when
  * it failed. Records that failed one by one and reached the DLQ do not fail

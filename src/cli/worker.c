@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agora/config.h"
 #include "agora/log.h"
@@ -184,6 +185,13 @@ int cli_worker(int argc, char **argv)
                "config=%s pipelines=%zu health=%s:%d", config_path, count,
                wopts.health_host, wopts.health_port);
     int rc = agora_worker_pool_run(pool, &err);
+    if (rc == AGORA_ECANCELED) {
+        /* Pipeline threads are still blocked in a component and may use the
+         * config, so nothing is freed: the process ends here. */
+        AGORA_ERROR("worker", "worker_stopped", NULL, NULL, "%s", err.message);
+        fflush(NULL);
+        _exit(EXIT_RUN_FAILED);
+    }
     if (rc == AGORA_ESTATE) {
         AGORA_ERROR("worker", "worker_stopped", NULL, NULL, "%s",
                     err.message[0] ? err.message

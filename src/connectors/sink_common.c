@@ -97,6 +97,13 @@ static void rollback_partial_batch(sink_file *f)
                f->kind, f->path, strerror(errno));
 }
 
+void sink_file_abort_batch(sink_file *f)
+{
+    f->buf.len = 0;
+    if (f->fd >= 0)
+        rollback_partial_batch(f);
+}
+
 int sink_file_write_pending(sink_file *f, agora_error *err)
 {
     size_t done = 0;

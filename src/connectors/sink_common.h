@@ -58,6 +58,12 @@ void sink_file_begin_batch(sink_file *f);
  */
 int sink_file_write_pending(sink_file *f, agora_error *err);
 
+/*
+ * Drops pending bytes and removes what the current batch already wrote, the
+ * same way a failed write does. For batches abandoned before their end.
+ */
+void sink_file_abort_batch(sink_file *f);
+
 /* Writes pending bytes, then calls fsync when fsync_on_flush is set. */
 int sink_file_flush(sink_file *f, agora_error *err);
 

@@ -36,7 +36,7 @@ typedef struct csv_sink {
     bool append;
     bool header;
     char delimiter;
-    sink_columns option_columns; /* from the option; empty when absent */
+    sink_columns option_columns; /* from the option, empty when absent */
     sink_columns columns;        /* in use for the current open file */
     bool columns_ready;          /* columns known and header (if any) written */
     agora_buf scratch;           /* JSON text of nested values */
@@ -118,8 +118,8 @@ static int csv_append_value(csv_sink *s, const agora_value *value)
 }
 
 /*
- * Appends the field at the end of a row. A row made of a single empty field
- * is written as "" because a blank line reads back as no row at all.
+ * Ends a row with a line feed. A row made of a single empty field is written
+ * as "" because a blank line reads back as no row at all.
  */
 static int csv_end_row(csv_sink *s, size_t row_start)
 {

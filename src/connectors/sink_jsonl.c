@@ -45,7 +45,7 @@ static int jsonl_write_batch(void *state, agora_value *const *records, size_t n,
         if (rc == 0)
             rc = agora_buf_append(buf, "\n", 1);
         if (rc < 0) {
-            buf->len = 0;
+            sink_file_abort_batch(&s->file);
             return agora_error_set(err, rc, "jsonl sink: cannot serialize "
                                    "record %zu of the batch for %s: %s", i + 1,
                                    s->file.path, agora_strerror(rc));

@@ -12,9 +12,9 @@
  *
  * Each batch is one transaction through one reused prepared statement. A
  * record the database rejects on its own (a constraint, a type mismatch, too
- * big) is a per-record error; any other database error fails the batch and
+ * big) is a per-record error. Any other database error fails the batch and
  * rolls it back. Table and column names are always double-quoted, so any name
- * works; the table is looked up in the main schema.
+ * works, and the table is looked up in the main schema.
  */
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -32,7 +32,7 @@ typedef struct sqlite_sink {
     char *table;
     bool replace;
     int busy_timeout_ms;
-    sink_columns option_columns; /* from the option; empty when absent */
+    sink_columns option_columns; /* from the option, empty when absent */
     sink_columns columns;        /* bound by the prepared insert */
     sqlite3 *db;
     sqlite3_stmt *insert;        /* NULL until the columns are known */

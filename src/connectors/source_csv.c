@@ -8,11 +8,12 @@
  *
  * libcsv reports every row of a chunk at once, so completed rows wait in a
  * queue (bytes plus field and row boundaries) until next_batch turns them
- * into records. The queue holds at most the rows of one 1 MiB chunk.
+ * into records. The queue contains at most the rows of one 1 MiB chunk
+ * plus one unfinished row.
  *
  * Row numbers in messages count the header as row 1, so they match line
- * numbers in files without embedded newlines. The checkpoint counts data
- * rows handled.
+ * numbers in files without embedded newlines or blank lines. The checkpoint
+ * counts data rows handled.
  */
 #include <csv.h>
 #include <errno.h>
@@ -56,10 +57,13 @@ typedef struct csv_state {
     int header_error; /* an invalid header fails open */
     char header_message[AGORA_ERROR_MESSAGE_MAX];
 
-    /* Queue: field bytes, the end offset of each field, field count per row end. */
+    /*
+     * Queue of parsed rows: field bytes, the end offset of each field, and
+     * per row the index one past its last field.
+     */
     agora_buf bytes;
     csv_offsets field_ends;
-    csv_offsets row_ends; /* index into field_ends one past the row's last field */
+    csv_offsets row_ends;
     size_t next_row;      /* first queued row not yet handed out */
 
     uint64_t rows_parsed;  /* data rows completed by libcsv */

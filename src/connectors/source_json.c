@@ -1,9 +1,9 @@
 /*
  * The `json` source: a file holding one JSON array, read as a stream.
  *
- * The array is never loaded whole. A scanner walks the bytes once, tracking
- * nesting, strings and escapes, to find where each element begins and ends;
- * each element is then parsed on its own with agora_json_parse. The read
+ * The array is never loaded whole. A scanner walks the bytes once and tracks
+ * nesting, strings and escapes to find where each element begins and ends.
+ * Each element is then parsed on its own with agora_json_parse. The read
  * buffer starts at 1 MiB and grows only to hold one element, so memory does
  * not grow with the file.
  *
@@ -22,7 +22,10 @@
 
 #define JSON_DEFAULT_MAX_ELEMENT_BYTES ((int64_t)16 << 20)
 
-/* Nesting the scanner tracks inside one element; the parser allows 512. */
+/*
+ * Maximum nesting the scanner tracks inside one element. The parser itself
+ * rejects more than 512 levels with its default limits.
+ */
 #define JSON_SCAN_MAX_DEPTH 1024
 
 typedef enum json_phase {

@@ -70,7 +70,7 @@ static int push_bad_line(jsonl_state *s, agora_batch *batch, const char *line,
     size_t parser_line, column;
     const char *detail;
 
-    /* A line holds no '\n', so the parser's line is always 1: drop it. */
+    /* A line contains no '\n', so the parser's line is always 1. Drop it. */
     if (srcutil_json_error_split(parse_err->message, &parser_line, &column,
                                  &detail))
         snprintf(message, sizeof(message),
@@ -83,8 +83,8 @@ static int push_bad_line(jsonl_state *s, agora_batch *batch, const char *line,
 }
 
 /*
- * Drops bytes up to and including the next '\n'. Returns 1 when the line
- * ended, 0 when more input is needed, or a negative code.
+ * Drops bytes up to and including the next '\n', reading more as needed.
+ * Returns 1 once the line or the file has ended, or a negative code.
  */
 static int discard_rest_of_line(jsonl_state *s, agora_error *err)
 {

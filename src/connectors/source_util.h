@@ -12,7 +12,7 @@
 #include "agora/config.h"
 #include "agora/pipeline.h"
 
-/* Bytes asked of read() at a time, and the initial size of a reader buffer. */
+/* Bytes requested from read() at a time, and the initial size of a reader buffer. */
 #define SRCUTIL_CHUNK_BYTES ((size_t)1 << 20)
 
 /* Bytes of an oversized line or element kept as the raw text of its bad record. */
@@ -42,7 +42,7 @@ int srcutil_reader_init(srcutil_reader *reader, const agora_value *options,
                         const agora_component_context *ctx, agora_error *err);
 
 /*
- * Opens the file and reads the first chunk, skipping a UTF-8 byte order mark.
+ * Opens the file and reads the first bytes, skipping a UTF-8 byte order mark.
  * Fails with "cannot open source file '<path>': <reason>".
  */
 int srcutil_reader_open(srcutil_reader *reader, agora_error *err);

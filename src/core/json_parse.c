@@ -4,8 +4,8 @@
  * Nesting is tracked with an explicit stack, so deep input costs heap memory
  * (bounded by max_depth) and never C stack. Members and elements of open
  * containers wait on a scratch stack and are copied into the arena, sized
- * exactly, when their container closes; so a document costs no malloc at all
- * unless it is deeper or wider than the on-stack scratch space.
+ * exactly, when their container closes. A document therefore costs no malloc
+ * unless it is deeper or wider than the scratch space on the C stack.
  */
 #include <errno.h>
 #include <locale.h>
@@ -42,7 +42,7 @@ typedef struct json_parser {
     size_t max_depth;
     size_t max_string;
 
-    /* Entries of open containers; array elements leave key empty. */
+    /* Entries of open containers. Array elements leave key empty. */
     agora_member *items;
     size_t items_len;
     size_t items_cap;
@@ -121,7 +121,7 @@ fail_at(json_parser *ps, const uchar *at, int code, const char *fmt, ...)
                     line, column, offset, detail);
 }
 
-/* Reports that something else than what the grammar allows was found at. */
+/* Reports that the byte at `at` is not the expected token `what`. */
 static void fail_expected(json_parser *ps, const uchar *at, const char *what)
 {
     char found[32];
@@ -615,7 +615,7 @@ double core_strtod_c(const char *s)
     return strtod(s, NULL);
 }
 
-/* Powers of ten that a double holds exactly. */
+/* Powers of ten that a double represents exactly. */
 static const double exact_powers[] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
@@ -670,12 +670,12 @@ static bool number_to_double(json_parser *ps, const uchar *start,
                 len > 40 ? 40 : (int)len, text);
         return false;
     }
-    /* Underflow to zero or a subnormal is accepted, as strtod rounds it. */
+    /* Underflow is accepted: strtod has rounded it to a subnormal or zero. */
     *out = d;
     return true;
 }
 
-/* Parses the number at ps->p (a '-' or a digit) into *out. */
+/* Parses the number at ps->p (a '-' or a digit) into a new arena value. */
 static agora_value *parse_number(json_parser *ps)
 {
     const uchar *start = ps->p;

@@ -213,9 +213,9 @@ static const char *const control_escapes[32] = {
 
 /*
  * Writes the bytes of [p, end) that need escaping or UTF-8 checks, and the
- * plain runs between them. Values built by the parser always hold valid
- * UTF-8, but values built by hand may not; an invalid byte is written as
- * \ufffd (the replacement character) so the output stays valid JSON.
+ * plain runs between them. Values built by the parser contain valid UTF-8,
+ * but values built by hand may not. An invalid byte is written as \ufffd
+ * (the replacement character) so the output stays valid JSON.
  */
 static int write_string_slow(agora_buf *buf, const unsigned char *p,
                              const unsigned char *end)

@@ -299,6 +299,17 @@ void agora_run_id_new(char *buf)
     buf[AGORA_RUN_ID_LEN] = '\0';
 }
 
+/* true when id holds exactly AGORA_RUN_ID_LEN lowercase hex digits. */
+static bool is_run_id(const char *id)
+{
+    for (size_t i = 0; i < AGORA_RUN_ID_LEN; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return id[AGORA_RUN_ID_LEN] == '\0';
+}
+
 static double monotonic_seconds(void)
 {
     struct timespec ts;
@@ -759,6 +770,11 @@ int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
     int rc = 0;
     double t0 = monotonic_seconds();
 
+    char run_id[AGORA_RUN_ID_LEN + 1];
+    bool run_id_given = is_run_id(summary->run_id);
+
+    if (run_id_given)
+        memcpy(run_id, summary->run_id, sizeof(run_id));
     if (err == NULL)
         err = &local_err;
     memset(&rs, 0, sizeof(rs));
@@ -772,7 +788,10 @@ int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
     rs.live = live;
     snprintf(summary->pipeline_id, sizeof(summary->pipeline_id), "%s",
              bp->delivery.pipeline_id);
-    agora_run_id_new(summary->run_id);
+    if (run_id_given)
+        memcpy(summary->run_id, run_id, sizeof(run_id));
+    else
+        agora_run_id_new(summary->run_id);
     summary->started_at = wall_seconds();
     if (live != NULL)
         publish_live(&rs);

@@ -331,9 +331,10 @@ static runner_run_status run_once(agora_scheduled_pipeline *sp,
     rec->number = sp->total_runs + 1;
     pthread_mutex_unlock(&sp->lock);
 
-    /* NOTE: the bound pipeline picks its run id when the run starts, so
-     * run_started carries no run_id; the later events of the run do. */
-    AGORA_INFO("runner", "run_started", sp->id, NULL, "run %llu, schedule %s",
+    /* The run id is chosen here and handed to the bound pipeline through
+     * the summary, so every event of the run carries the same id. */
+    agora_run_id_new(rec->run_id);
+    AGORA_INFO("runner", "run_started", sp->id, rec->run_id, "run %llu, schedule %s",
                (unsigned long long)rec->number, sp->schedule_text);
     rec->started_at = core_clock_wall(sp->clock);
     t0 = core_clock_monotonic(sp->clock);
@@ -347,17 +348,13 @@ static runner_run_status run_once(agora_scheduled_pipeline *sp,
                             "error message");
         else
             agora_error_prefix(&err, "cannot build the pipeline");
-        agora_run_id_new(rec->run_id);
     } else {
+        memcpy(summary.run_id, rec->run_id, sizeof(summary.run_id));
         rc = agora_bound_pipeline_run(bp, sp->max_records, &sp->cancel,
                                       &sp->live, &summary, &err);
         agora_bound_pipeline_free(bp);
         if (rc < 0 && err.message[0] == '\0')
             agora_error_set(&err, rc, "the run failed: %s", agora_strerror(rc));
-        if (summary.run_id[0] != '\0')
-            memcpy(rec->run_id, summary.run_id, sizeof(rec->run_id));
-        else
-            agora_run_id_new(rec->run_id);
         if (summary.started_at > 0)
             rec->started_at = summary.started_at;
         rec->records_consumed = summary.records_consumed;

@@ -44,17 +44,21 @@ wait_for() {
   done
 }
 
-# wait_exit PID SECONDS: waits for PID to exit; prints its status, or
-# "timeout" when it is still running after SECONDS.
+# wait_exit PID SECONDS: waits for PID (a child of this shell) to exit and
+# stores its exit status in EXIT_STATUS, or "timeout" when it is still
+# running after SECONDS. Call it directly, not in $(...): a subshell cannot
+# wait for its parent's children.
 wait_exit() {
   local pid=$1 deadline=$(( $(date +%s) + $2 ))
+  EXIT_STATUS=timeout
   while kill -0 "$pid" 2>/dev/null; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then echo timeout; return; fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then return 0; fi
     sleep 0.1
+    # A zombie still answers kill -0; reap it once it has exited.
+    if [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = "Z" ]; then break; fi
   done
-  local status=0
-  wait "$pid" || status=$?
-  echo "$status"
+  EXIT_STATUS=0
+  wait "$pid" || EXIT_STATUS=$?
 }
 
 finish() {

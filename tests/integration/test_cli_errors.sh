@@ -122,7 +122,8 @@ check_contains "/health shows the error with the path" "does-not-exist.jsonl" \
   "$(curl -s "http://127.0.0.1:$port/health" | jq -r '.pipelines.broken.last_error')"
 check_contains "failure is logged with the pipeline id" "pipeline_id=broken" "$(cat worker.log)"
 kill -TERM "$WORKER_PID"
-check_eq "failing worker exits 0 on SIGTERM" 0 "$(wait_exit "$WORKER_PID" 15)"
+wait_exit "$WORKER_PID" 15
+check_eq "failing worker exits 0 on SIGTERM" 0 "$EXIT_STATUS"
 WORKER_PID=""
 
 finish

@@ -372,6 +372,28 @@ static void dlq_two_handles_share_file(void **state)
     agora_dlq_free(second);
 }
 
+/* A write that the database rejects (table dropped behind the handle's back). */
+static void dlq_write_failure_names_path(void **state)
+{
+    fixture *fx = *state;
+    agora_dlq *dlq = open_dlq(fx);
+    agora_dlq_entry e = minimal_entry("p");
+    sqlite3 *other = NULL;
+
+    assert_int_equal(sqlite3_open(fx->db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "DROP TABLE dlq_records", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(other);
+
+    assert_int_equal(agora_dlq_write(dlq, &e, &fx->err), AGORA_EDLQ);
+    assert_non_null(strstr(fx->err.message, fx->db));
+    assert_non_null(strstr(fx->err.message, "dlq_records"));
+    assert_int_equal(agora_dlq_count(dlq, NULL, &fx->err), -1);
+    assert_int_equal(fx->err.code, AGORA_EDLQ);
+    agora_dlq_free(dlq);
+}
+
 static void dlq_missing_required_field_rejected(void **state)
 {
     fixture *fx = *state;
@@ -452,6 +474,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dlq_uncommitted_rows_roll_back, setup, teardown),
         cmocka_unit_test_setup_teardown(dlq_reopen_keeps_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(dlq_two_handles_share_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(dlq_write_failure_names_path, setup, teardown),
         cmocka_unit_test_setup_teardown(dlq_missing_required_field_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(dlq_commit_without_begin_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(dlq_open_failure_names_path, setup, teardown),

@@ -907,6 +907,69 @@ static void sinks_sqlite_missing_column_fails_batch(void **state)
     assert_int_equal(count_rows(db, "t"), 0);
 }
 
+/* A conflict clause of ROLLBACK undoes the whole batch, so the batch fails. */
+static void sinks_sqlite_rollback_conflict_fails_batch(void **state)
+{
+    fixture *fx = *state;
+    const char *db = path_in(fx, "out.db");
+    agora_sink *sink;
+    agora_record_result results[3];
+
+    if (!need_sqlite3_tool())
+        return;
+    free(run_command("sqlite3 '%s' 'CREATE TABLE t (id INTEGER PRIMARY KEY "
+                     "ON CONFLICT ROLLBACK)'", db));
+
+    sink = create_sink(fx, &agora_sink_sqlite_type,
+                       "{\"path\":\"out.db\",\"table\":\"t\"}");
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink,
+                                      "[{\"id\":1},{\"id\":1},{\"id\":2}]",
+                                      results),
+                     AGORA_EDB);
+    assert_non_null(strstr(fx->err.message, "rolled back"));
+    assert_int_equal(count_rows(db, "t"), 0);
+
+    /* The next batch starts a fresh transaction. */
+    assert_int_equal(write_json_batch(fx, sink, "[{\"id\":3}]", results), 0);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+    assert_int_equal(count_rows(db, "t"), 1);
+}
+
+/* A lock held by another connection past the busy timeout fails the batch. */
+static void sinks_sqlite_locked_database_fails_batch(void **state)
+{
+    fixture *fx = *state;
+    const char *db_path = path_in(fx, "out.db");
+    agora_sink *sink;
+    agora_record_result results[1];
+    sqlite3 *other = NULL;
+
+    sink = create_sink(fx, &agora_sink_sqlite_type,
+                       "{\"path\":\"out.db\",\"table\":\"t\","
+                       " \"busy_timeout_ms\":10}");
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink, "[{\"a\":1}]", results), 0);
+
+    assert_int_equal(sqlite3_open(db_path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                     SQLITE_OK);
+
+    assert_int_equal(write_json_batch(fx, sink, "[{\"a\":2}]", results),
+                     AGORA_EDB);
+    assert_non_null(strstr(fx->err.message, "out.db"));
+    assert_non_null(strstr(fx->err.message, "locked"));
+
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+
+    assert_int_equal(write_json_batch(fx, sink, "[{\"a\":3}]", results), 0);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+    assert_int_equal(count_rows(db_path, "t"), 2);
+}
+
 static void sinks_sqlite_unwritable_path_fails_open(void **state)
 {
     fixture *fx = *state;
@@ -1002,6 +1065,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sinks_sqlite_quotes_identifiers, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_columns_option, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_missing_column_fails_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_sqlite_rollback_conflict_fails_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_sqlite_locked_database_fails_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_unwritable_path_fails_open, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_rejects_bad_options, setup, teardown),
         cmocka_unit_test(sinks_option_tables_terminated),

@@ -420,7 +420,7 @@ static void sources_jsonl_batch_boundaries(void **state)
     agora_source_free(source);
 }
 
-/* 100,000 lines of about 60 bytes span several 1 MiB reads. */
+/* 100,000 lines of about 45 bytes span several 1 MiB reads. */
 static void sources_jsonl_many_chunks(void **state)
 {
     fixture *f = *state;
@@ -774,7 +774,7 @@ static void sources_json_oversized_element(void **state)
     agora_source_free(source);
 }
 
-/* Writes an array of `count` small objects, `newlines` selecting one per line. */
+/* Writes an array of `count` small objects, one per line, numbered from 1. */
 static const char *write_array(fixture *f, const char *name, size_t count)
 {
     agora_buf text;
@@ -793,7 +793,7 @@ static const char *write_array(fixture *f, const char *name, size_t count)
     return path;
 }
 
-/* A 20 MiB array is read with the buffer never growing past one chunk. */
+/* An array of about 19 MB is read without the buffer growing past one chunk. */
 static void sources_json_streams_large_file(void **state)
 {
     fixture *f = *state;

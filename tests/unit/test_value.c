@@ -187,7 +187,7 @@ static void object_get_last_duplicate_wins(void **state)
     assert_int_equal(agora_object_push(arena, object, key, 4, agora_value_int(arena, 1)), 0);
     assert_int_equal(agora_object_push(arena, object, "other", 5, agora_value_int(arena, 2)), 0);
     assert_int_equal(agora_object_push(arena, object, "name", 4, agora_value_int(arena, 3)), 0);
-    key[0] = 'X'; /* the object holds its own copy of the key */
+    key[0] = 'X'; /* the object keeps its own copy of the key */
 
     assert_int_equal(object->u.object.len, 3);
     assert_true(agora_object_get(object, "name", 4)->u.integer == 3);
