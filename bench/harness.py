@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -18,17 +17,15 @@ SOURCE_MOVIES = "examples/quickstart/data/movies.json"
 
 def run_measured(cmd, stdout_path=None):
     """Runs cmd and returns (seconds, peak_rss_mb). Fails on a non-zero exit."""
-    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    out = open(stdout_path or os.devnull, "wb")
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:
-        if stdout_path:
-            os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 1)
         os.execvp(cmd[0], cmd)
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - start
-    if stdout_path:
-        out.close()
+    out.close()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"benchmark command failed ({status}): {' '.join(cmd)}")
     return seconds, usage.ru_maxrss / 1024.0

@@ -753,7 +753,12 @@ static expr_node *parse_predicate(parser *p)
     }
 
     tok_kind op = p->tok.kind;
-    n = node_new(p, op == T_IN ? N_IN : op == T_CONTAINS ? N_CONTAINS : N_MATCHES);
+    node_kind kind = N_MATCHES;
+    if (op == T_IN)
+        kind = N_IN;
+    else if (op == T_CONTAINS)
+        kind = N_CONTAINS;
+    n = node_new(p, kind);
     if (n == NULL || advance(p) != 0)
         return NULL;
     n->left = left;
@@ -853,7 +858,7 @@ expr *expr_compile(const char *text, agora_error *err)
     e = calloc(1, sizeof(*e));
     if (e == NULL)
         goto nomem;
-    /* Small blocks: a typical expression needs well under 4 KiB. */
+    /* 4 KiB blocks: the expressions in docs/filter.md each fit in one. */
     e->arena = agora_arena_new(4096);
     if (e->arena == NULL)
         goto nomem;

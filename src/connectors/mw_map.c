@@ -64,6 +64,20 @@ typedef struct map_state {
     uint32_t *slots; /* open-addressing table: member index + 1, 0 = empty */
     size_t slot_cap;
     agora_buf json; /* casting arrays and objects to string */
+
+    /*
+     * snake_case results of the last record whose keys needed a full pass.
+     * Records of one source mostly repeat the same keys in the same order,
+     * so a key equal to the cached key at its position reuses the cached
+     * result, and a record whose keys all match skips the collision check
+     * that the cached keys already passed. to.ptr is NULL for a key that
+     * stays as it is.
+     */
+    agora_arena *cache_arena;
+    agora_string *cache_from;
+    agora_string *cache_to;
+    size_t cache_len;
+    size_t cache_cap;
 } map_state;
 
 /* ---- Helpers ----------------------------------------------------------- */
@@ -413,6 +427,40 @@ static uint32_t key_hash(const agora_string *key)
     return h;
 }
 
+/* Remembers the keys of obj (before: orig, after: obj) for the next record. */
+static void snake_cache_store(map_state *st, const agora_value *obj,
+                              const agora_string *orig)
+{
+    const agora_member *m = obj->u.object.members;
+    size_t len = obj->u.object.len;
+
+    st->cache_len = 0;
+    agora_arena_reset(st->cache_arena);
+    if (len > st->cache_cap) {
+        agora_string *from = realloc(st->cache_from, len * sizeof(*from));
+        if (from == NULL)
+            return;
+        st->cache_from = from;
+        agora_string *to = realloc(st->cache_to, len * sizeof(*to));
+        if (to == NULL)
+            return;
+        st->cache_to = to;
+        st->cache_cap = len;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char *from = agora_arena_strndup(st->cache_arena, orig[i].ptr, orig[i].len);
+        char *to = NULL;
+
+        if (m[i].key.ptr != orig[i].ptr)
+            to = agora_arena_strndup(st->cache_arena, m[i].key.ptr, m[i].key.len);
+        if (from == NULL || (m[i].key.ptr != orig[i].ptr && to == NULL))
+            return; /* out of memory: the cache stays empty */
+        st->cache_from[i] = (agora_string){from, orig[i].len};
+        st->cache_to[i] = (agora_string){to, m[i].key.len};
+    }
+    st->cache_len = len;
+}
+
 /*
  * Renames every key of obj to snake_case. Fails when two keys end up equal
  * and at least one of them was changed; keys that were already duplicates
@@ -423,12 +471,26 @@ static agora_verdict apply_snake_case(map_state *st, agora_value *obj,
 {
     agora_member *m = obj->u.object.members;
     size_t len = obj->u.object.len;
+    bool all_cached = len == st->cache_len;
     size_t mask;
 
     if (reserve_scratch(st, len) != 0)
         goto nomem;
     for (size_t i = 0; i < len; i++) {
         st->scratch_keys[i] = m[i].key;
+        if (i < st->cache_len && key_equal(&m[i].key, &st->cache_from[i])) {
+            const agora_string *to = &st->cache_to[i];
+
+            if (to->ptr == NULL)
+                continue;
+            char *copy = agora_arena_strndup(arena, to->ptr, to->len);
+            if (copy == NULL)
+                goto nomem;
+            m[i].key.ptr = copy;
+            m[i].key.len = to->len;
+            continue;
+        }
+        all_cached = false;
         if (is_snake(&m[i].key))
             continue;
 
@@ -442,6 +504,8 @@ static agora_verdict apply_snake_case(map_state *st, agora_value *obj,
         m[i].key.ptr = out;
         m[i].key.len = n;
     }
+    if (all_cached)
+        return AGORA_KEEP;
 
     mask = st->slot_cap - 1;
     memset(st->slots, 0, st->slot_cap * sizeof(uint32_t));
@@ -466,6 +530,7 @@ static agora_verdict apply_snake_case(map_state *st, agora_value *obj,
         }
         st->slots[slot] = (uint32_t)(i + 1);
     }
+    snake_cache_store(st, obj, st->scratch_keys);
     return AGORA_KEEP;
 
 nomem:
@@ -486,10 +551,11 @@ static agora_verdict apply_rename(map_state *st, agora_value *obj,
     agora_member *m = obj->u.object.members;
     size_t len = obj->u.object.len;
     size_t kept = 0;
-    bool any = false;
 
     if (reserve_scratch(st, len) != 0)
         goto nomem;
+    size_t renamed = 0;
+
     for (size_t i = 0; i < len; i++) {
         st->scratch_flags[i] = 0;
         for (size_t r = 0; r < st->rename_count; r++) {
@@ -502,18 +568,19 @@ static agora_verdict apply_rename(map_state *st, agora_value *obj,
             m[i].key.ptr = key;
             m[i].key.len = st->renames[r].to.len;
             st->scratch_flags[i] = 1;
-            any = true;
+            st->slots[renamed++] = (uint32_t)i;
             break;
         }
     }
-    if (!any)
+    if (renamed == 0)
         return AGORA_KEEP;
 
+    /* slots[0..renamed) lists the renamed members. */
     for (size_t i = 0; i < len; i++) {
         bool replaced = false;
 
-        for (size_t j = 0; j < len && !st->scratch_flags[i]; j++) {
-            if (st->scratch_flags[j] && key_equal(&m[j].key, &m[i].key)) {
+        for (size_t r = 0; r < renamed && !st->scratch_flags[i]; r++) {
+            if (key_equal(&m[st->slots[r]].key, &m[i].key)) {
                 replaced = true;
                 break;
             }
@@ -682,6 +749,9 @@ static void map_state_free(map_state *st)
     free(st->scratch_flags);
     free(st->slots);
     agora_buf_free(&st->json);
+    agora_arena_free(st->cache_arena);
+    free(st->cache_from);
+    free(st->cache_to);
     free(st);
 }
 
@@ -865,6 +935,10 @@ static agora_middleware *map_create(const agora_value *options,
     st->snake_case = agora_opt_bool(options, "snake_case", false, err);
     if (err != NULL && err->code != 0)
         goto fail;
+    if (st->snake_case && (st->cache_arena = agora_arena_new(4096)) == NULL) {
+        agora_error_set(err, AGORA_ENOMEM, "map: out of memory");
+        goto fail;
+    }
     if (st->rename_count + st->cast_count + st->set_count + st->drop.count +
                 st->select.count ==
             0 &&

@@ -563,6 +563,16 @@ static void map_snake_case(void **state)
     check(mw, arena, "{\"US Gross\":1,\"US_Gross\":2}", AGORA_FAIL,
           "snake_case turns fields 'US Gross' and 'US_Gross' into the same key "
           "'us_gross'");
+    /* records repeating the keys of the one before reuse its results */
+    check(mw, arena, "{\"A B\":1,\"z\":2}", AGORA_KEEP, "{\"a_b\":1,\"z\":2}");
+    check(mw, arena, "{\"A B\":3,\"z\":4}", AGORA_KEEP, "{\"a_b\":3,\"z\":4}");
+    check(mw, arena, "{\"A B\":3,\"a_b\":4}", AGORA_FAIL,
+          "fields 'A B' and 'a_b' into the same key 'a_b'");
+    check(mw, arena, "{\"z\":1,\"A B\":2}", AGORA_KEEP, "{\"z\":1,\"a_b\":2}");
+    check(mw, arena, "{\"z\":1,\"A B\":2,\"C\":3}", AGORA_KEEP,
+          "{\"z\":1,\"a_b\":2,\"c\":3}");
+    check(mw, arena, "{\"z\":1,\"A B\":2}", AGORA_KEEP, "{\"z\":1,\"a_b\":2}");
+    check(mw, arena, "{\"z\":1,\"A B\":2}", AGORA_KEEP, "{\"z\":1,\"a_b\":2}");
     /* keys that were already duplicates in the input are left alone */
     check(mw, arena, "{\"a\":1,\"a\":2}", AGORA_KEEP, "{\"a\":1,\"a\":2}");
     check(mw, arena, "[]", AGORA_FAIL, "record must be an object");
