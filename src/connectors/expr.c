@@ -276,7 +276,7 @@ static int lex_number(parser *p, token *t)
  * Lexes a quoted string or a backtick name starting at p->pos. In strings a
  * backslash escapes the quote character and itself; any other backslash is
  * kept, so regular expressions such as '^\d+$' need no doubling. In backtick
- * names, two backticks stand for one.
+ * names, two backticks are read as one.
  */
 static int lex_quoted(parser *p, token *t)
 {

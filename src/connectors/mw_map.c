@@ -67,11 +67,11 @@ typedef struct map_state {
 
     /*
      * snake_case results of the last record whose keys needed a full pass.
-     * Records of one source mostly repeat the same keys in the same order,
-     * so a key equal to the cached key at its position reuses the cached
-     * result, and a record whose keys all match skips the collision check
-     * that the cached keys already passed. to.ptr is NULL for a key that
-     * stays as it is.
+     * Records of one source mostly repeat the same keys in the same order.
+     * So a key equal to the cached key at its position reuses the cached
+     * result. A record whose keys all match skips the collision check,
+     * because the cached keys already passed it. to.ptr is NULL for a key
+     * that stays as it is.
      */
     agora_arena *cache_arena;
     agora_string *cache_from;
@@ -463,7 +463,7 @@ static void snake_cache_store(map_state *st, const agora_value *obj,
 
 /*
  * Renames every key of obj to snake_case. Fails when two keys end up equal
- * and at least one of them was changed; keys that were already duplicates
+ * and at least one of them was changed. Keys that were already duplicates
  * in the input stay as they were.
  */
 static agora_verdict apply_snake_case(map_state *st, agora_value *obj,
@@ -541,7 +541,7 @@ nomem:
 /* ---- Operations -------------------------------------------------------- */
 
 /*
- * Renames keys. Every rule sees the keys as they were before renaming, so
+ * Renames keys. Every rule matches the keys as they were before renaming, so
  * {a = "b", b = "a"} swaps two fields. A renamed field replaces a field that
  * already had the new name.
  */

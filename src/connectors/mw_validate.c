@@ -62,7 +62,7 @@ static void validate_state_free(validate_state *st)
     free(st);
 }
 
-/* Appends "; " and a formatted problem to msg, which holds len bytes. */
+/* Appends "; " and a formatted problem to msg, which contains len bytes. */
 static void add_problem(char *msg, size_t size, size_t *len, const char *fmt,
                         ...)
 #if defined(__GNUC__)

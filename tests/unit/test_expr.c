@@ -112,7 +112,7 @@ static void expr_type_rules(void **state)
         {"x == -3", "{\"x\":-3}", 1},
         {"x == 1e3", "{\"x\":1000}", 1},
         {"x == 2.5e-1", "{\"x\":0.25}", 1},
-        /* 2^53 + 1 is not a double: a conversion to double would say equal */
+        /* 2^53 + 1 has no exact double, so comparing as doubles would give equal */
         {"x > 9007199254740992.0", "{\"x\":9007199254740993}", 1},
         {"x == 9007199254740993", "{\"x\":9007199254740993}", 1},
         {"x < 9223372036854775807", "{\"x\":1e300}", 0},

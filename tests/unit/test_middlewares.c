@@ -593,9 +593,9 @@ static void map_operation_order(void **state)
         &err);
 
     assert_non_null(mw);
-    /* cast sees the renamed Year; set replaces it after the cast, so it
-     * stays a string; drop removes Tag although set added it; select uses
-     * the names before snake_case */
+    /* Cast applies to the renamed Year. Set replaces it after the cast, so
+     * it stays a string. Drop removes Tag although set added it. Select
+     * uses the names before snake_case. */
     check(mw, arena,
           "{\"Title\":\"A\",\"Release Year\":\"1998\",\"IMDB Rating\":6.1}",
           AGORA_KEEP, "{\"year\":\"2001\",\"imdb_rating\":6.1}");

@@ -1,0 +1,602 @@
+/*
+ * Tests of the bound pipeline run loop: record outcomes, DLQ routing, start
+ * and stop order, max_records, cancellation and run summaries. Sources and
+ * sinks here are small in-memory components; the DLQ is a real SQLite file
+ * read back with the sqlite3 tool.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agora/dlq.h"
+#include "agora/pipeline.h"
+
+/* ---- An in-memory source producing {"id": i} for i in [0, count) -------- */
+
+typedef struct int_source {
+    int count;
+    int next;
+    int bad_at;     /* index that becomes a bad record, -1 = none */
+    int fail_at;    /* next_batch fails once next reaches this, -1 = none */
+    char *events;   /* shared event log */
+} int_source;
+
+static void log_event(char *events, const char *event)
+{
+    strcat(events, event);
+    strcat(events, ";");
+}
+
+static int int_source_open(void *state, agora_error *err)
+{
+    log_event(((int_source *)state)->events, "source_open");
+    return 0;
+}
+
+static int int_source_next(void *state, agora_batch *batch, agora_error *err)
+{
+    int_source *s = state;
+    int added = 0;
+
+    if (s->fail_at >= 0 && s->next >= s->fail_at)
+        return agora_error_set(err, AGORA_EIO, "disk went away at record %d",
+                               s->next);
+    while (s->next < s->count && batch->count < batch->cap) {
+        if (s->next == s->bad_at) {
+            agora_batch_push_bad(batch, "{broken", 7, "line 3: invalid JSON");
+            s->next++;
+            added++;
+            continue;
+        }
+        agora_value *obj = agora_value_object(batch->arena, 1);
+        agora_object_push(batch->arena, obj, "id", 2,
+                          agora_value_int(batch->arena, s->next));
+        agora_batch_push(batch, obj);
+        s->next++;
+        added++;
+    }
+    return added;
+}
+
+static void int_source_close(void *state)
+{
+    log_event(((int_source *)state)->events, "source_close");
+}
+
+static void int_source_destroy(agora_source *self)
+{
+    free(self->state);
+    free(self);
+}
+
+static agora_source *int_source_new(int count, char *events)
+{
+    agora_source *src = calloc(1, sizeof(*src));
+    int_source *s = calloc(1, sizeof(*s));
+    s->count = count;
+    s->bad_at = -1;
+    s->fail_at = -1;
+    s->events = events;
+    src->name = "ints";
+    src->state = s;
+    src->open = int_source_open;
+    src->next_batch = int_source_next;
+    src->close = int_source_close;
+    src->destroy = int_source_destroy;
+    return src;
+}
+
+/* ---- Middlewares --------------------------------------------------------- */
+
+typedef struct test_mw {
+    int drop_multiple;  /* drop ids divisible by this (0 = none) */
+    int fail_multiple;  /* fail ids divisible by this (0 = none) */
+    bool fail_start;
+    const char *label;
+    char *events;
+    char name[32];
+} test_mw;
+
+static int64_t record_id(const agora_value *record)
+{
+    return agora_object_getz(record, "id")->u.integer;
+}
+
+static int test_mw_start(void *state, agora_error *err)
+{
+    test_mw *m = state;
+    char event[64];
+    snprintf(event, sizeof(event), "start_%s", m->label);
+    log_event(m->events, event);
+    if (m->fail_start)
+        return agora_error_set(err, AGORA_EINVAL, "cannot start %s", m->label);
+    return 0;
+}
+
+static void test_mw_stop(void *state)
+{
+    test_mw *m = state;
+    char event[64];
+    snprintf(event, sizeof(event), "stop_%s", m->label);
+    log_event(m->events, event);
+}
+
+/* Keeps the record but adds "seen": true, built as a new value. */
+static agora_verdict test_mw_process(void *state, agora_value **record,
+                                     agora_arena *arena, agora_error *err)
+{
+    test_mw *m = state;
+    int64_t id = record_id(*record);
+
+    if (m->drop_multiple && id % m->drop_multiple == 0)
+        return AGORA_DROP;
+    if (m->fail_multiple && id % m->fail_multiple == 0) {
+        agora_error_set(err, AGORA_EINVAL, "id %lld is not allowed",
+                        (long long)id);
+        return AGORA_FAIL;
+    }
+    agora_value *copy = agora_object_clone(arena, *record, 1);
+    agora_object_push(arena, copy, "seen", 4, agora_value_bool(arena, true));
+    *record = copy;
+    return AGORA_KEEP;
+}
+
+static void test_mw_destroy(agora_middleware *self)
+{
+    free(self->state);
+    free(self);
+}
+
+static agora_middleware *test_mw_new(const char *label, int drop_multiple,
+                                     int fail_multiple, char *events)
+{
+    agora_middleware *mw = calloc(1, sizeof(*mw));
+    test_mw *m = calloc(1, sizeof(*m));
+    m->drop_multiple = drop_multiple;
+    m->fail_multiple = fail_multiple;
+    m->label = label;
+    m->events = events;
+    snprintf(m->name, sizeof(m->name), "%s", label);
+    mw->name = m->name;
+    mw->state = m;
+    mw->on_start = test_mw_start;
+    mw->process = test_mw_process;
+    mw->on_stop = test_mw_stop;
+    mw->destroy = test_mw_destroy;
+    return mw;
+}
+
+/* ---- A sink that collects ids, rejects some, or fails whole batches ----- */
+
+typedef struct test_sink {
+    int64_t ids[4096];
+    size_t count;
+    int reject_multiple;   /* per-record error for ids divisible by this */
+    bool fail_batches;     /* every write_batch fails */
+    bool fail_open;
+    int flushes;
+    const char *label;
+    char *events;
+} test_sink;
+
+static int test_sink_open(void *state, agora_error *err)
+{
+    test_sink *s = state;
+    char event[64];
+    snprintf(event, sizeof(event), "open_%s", s->label);
+    log_event(s->events, event);
+    if (s->fail_open)
+        return agora_error_set(err, AGORA_EIO, "cannot open %s", s->label);
+    return 0;
+}
+
+static int test_sink_write(void *state, agora_value *const *records, size_t n,
+                           agora_record_result *results, agora_arena *arena,
+                           agora_error *err)
+{
+    test_sink *s = state;
+
+    if (s->fail_batches)
+        return agora_error_set(err, AGORA_EIO, "device full");
+    for (size_t i = 0; i < n; i++) {
+        int64_t id = record_id(records[i]);
+        if (s->reject_multiple && id % s->reject_multiple == 0) {
+            results[i].error = "value out of range";
+            continue;
+        }
+        s->ids[s->count++] = id;
+    }
+    return 0;
+}
+
+static int test_sink_flush(void *state, agora_error *err)
+{
+    ((test_sink *)state)->flushes++;
+    return 0;
+}
+
+static void test_sink_close(void *state)
+{
+    test_sink *s = state;
+    char event[64];
+    snprintf(event, sizeof(event), "close_%s", s->label);
+    log_event(s->events, event);
+}
+
+/* The test keeps the state to inspect it, so destroy frees only the struct. */
+static void test_sink_destroy(agora_sink *self)
+{
+    free(self);
+}
+
+static agora_sink *test_sink_wrap(test_sink *s)
+{
+    agora_sink *sink = calloc(1, sizeof(*sink));
+    sink->name = s->label;
+    sink->state = s;
+    sink->open = test_sink_open;
+    sink->write_batch = test_sink_write;
+    sink->flush = test_sink_flush;
+    sink->close = test_sink_close;
+    sink->destroy = test_sink_destroy;
+    return sink;
+}
+
+/* ---- Helpers ------------------------------------------------------------- */
+
+typedef struct fixture {
+    char dir[64];
+    char dlq_path[128];
+    char events[2048];
+    test_sink sink;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/agora-test-pipeline.XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->dlq_path, sizeof(f->dlq_path), "%s/dlq.db", f->dir);
+    f->sink.label = "collect";
+    f->sink.events = f->events;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static agora_bound_pipeline *build(agora_pipeline *p, fixture *f, bool with_dlq,
+                                   size_t batch_size)
+{
+    agora_delivery delivery;
+    agora_error err;
+
+    memset(&delivery, 0, sizeof(delivery));
+    snprintf(delivery.pipeline_id, sizeof(delivery.pipeline_id), "unit");
+    delivery.batch_size = batch_size;
+    if (with_dlq) {
+        delivery.dlq = agora_dlq_open(f->dlq_path, &err);
+        assert_non_null(delivery.dlq);
+    }
+    agora_bound_pipeline *bp = agora_pipeline_build(p, &delivery, &err);
+    assert_non_null(bp);
+    return bp;
+}
+
+/* Runs `sqlite3 FILE SQL` and returns its trimmed output (static buffer). */
+static const char *sqlite_query(const char *path, const char *sql)
+{
+    static char out[4096];
+    char cmd[1024];
+
+    snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"%s\"", path, sql);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    pclose(p);
+    out[n] = '\0';
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+        out[--n] = '\0';
+    return out;
+}
+
+/* ---- Tests --------------------------------------------------------------- */
+
+static void pipeline_counts_every_outcome(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    /* ids 0..99: "drop" drops multiples of 5 (20 records), "check" fails
+     * multiples of 7 among the rest (0 and 35, 70 are multiples of 5 too, so
+     * 7,14,21,28,42,49,56,63,77,84,91,98 = 12 records). */
+    agora_pipeline *p = agora_pipeline_new(int_source_new(100, f->events));
+    agora_pipeline_pipe(p, test_mw_new("drop", 5, 0, f->events));
+    agora_pipeline_pipe(p, test_mw_new("check", 0, 7, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, true, 16);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_consumed, 100);
+    assert_int_equal(summary.records_dropped, 20);
+    assert_int_equal(summary.records_errored, 12);
+    assert_int_equal(summary.records_written, 68);
+    assert_int_equal(f->sink.count, 68);
+    assert_int_equal(summary.middleware_count, 2);
+    assert_string_equal(summary.middlewares[0].name, "drop");
+    assert_int_equal(summary.middlewares[0].in, 100);
+    assert_int_equal(summary.middlewares[0].dropped, 20);
+    assert_int_equal(summary.middlewares[1].in, 80);
+    assert_int_equal(summary.middlewares[1].errored, 12);
+    assert_int_equal(summary.middlewares[1].out, 68);
+    assert_string_equal(summary.pipeline_id, "unit");
+    assert_int_equal(strlen(summary.run_id), 32);
+
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+    assert_string_equal(sqlite_query(f->dlq_path,
+                                     "SELECT count(*), min(stage), min(middleware) "
+                                     "FROM dlq_records"),
+                        "12|middleware|check");
+    assert_string_equal(sqlite_query(f->dlq_path,
+                                     "SELECT record, error_message FROM dlq_records "
+                                     "ORDER BY id LIMIT 1"),
+                        "{\"id\":7,\"seen\":true}|id 7 is not allowed");
+}
+
+static void pipeline_sink_rejects_go_to_dlq(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    f->sink.reject_multiple = 10; /* ids 0, 10, 20 of 0..29 */
+    agora_pipeline *p = agora_pipeline_new(int_source_new(30, f->events));
+    agora_pipeline_pipe(p, test_mw_new("mark", 0, 0, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, true, 8);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_written, 27);
+    assert_int_equal(summary.records_errored, 3);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+
+    assert_string_equal(sqlite_query(f->dlq_path,
+                                     "SELECT stage, sink, original_record, "
+                                     "processed_record, error_message FROM "
+                                     "dlq_records WHERE id = 2"),
+                        "sink_write|collect|{\"id\":10}|{\"id\":10,\"seen\":true}|"
+                        "value out of range");
+}
+
+static void pipeline_sink_failure_without_dlq_fails_run(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    f->sink.fail_batches = true;
+    agora_pipeline *p = agora_pipeline_new(int_source_new(10, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 4);
+
+    int rc = agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err);
+    assert_int_equal(rc, AGORA_EIO);
+    assert_non_null(strstr(err.message, "sink 'collect' failed: device full"));
+    assert_int_equal(summary.records_written, 0);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+static void pipeline_sink_failure_with_dlq_keeps_records(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    f->sink.fail_batches = true;
+    agora_pipeline *p = agora_pipeline_new(int_source_new(10, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, true, 4);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_errored, 10);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+    assert_string_equal(sqlite_query(f->dlq_path,
+                                     "SELECT count(*), min(stage), min(error_message) "
+                                     "FROM dlq_records"),
+                        "10|sink_write|device full");
+}
+
+static void pipeline_bad_source_record_to_dlq(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_source *src = int_source_new(5, f->events);
+    ((int_source *)src->state)->bad_at = 2;
+    agora_pipeline *p = agora_pipeline_new(src);
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, true, 100);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_consumed, 5);
+    assert_int_equal(summary.records_written, 4);
+    assert_int_equal(summary.records_errored, 1);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+    assert_string_equal(sqlite_query(f->dlq_path,
+                                     "SELECT stage, source, record, error_message "
+                                     "FROM dlq_records"),
+                        "source|ints|{broken|line 3: invalid JSON");
+}
+
+static void pipeline_max_records_stops_early(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_pipeline *p = agora_pipeline_new(int_source_new(1000, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 64);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 100, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_consumed, 100);
+    assert_int_equal(f->sink.count, 100);
+    assert_int_equal(f->sink.ids[99], 99);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+static void pipeline_cancel_stops_before_reading(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+    _Atomic bool cancel = true;
+
+    agora_pipeline *p = agora_pipeline_new(int_source_new(50, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 8);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, &cancel, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_consumed, 0);
+    assert_string_equal(f->events, "open_collect;source_open;source_close;close_collect;");
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+static void pipeline_start_and_stop_order(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_pipeline *p = agora_pipeline_new(int_source_new(3, f->events));
+    agora_pipeline_pipe(p, test_mw_new("a", 0, 0, f->events));
+    agora_pipeline_pipe(p, test_mw_new("b", 0, 0, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 8);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_string_equal(f->events,
+                        "start_a;start_b;open_collect;source_open;"
+                        "source_close;stop_b;stop_a;close_collect;");
+    assert_true(f->sink.flushes >= 1);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+static void pipeline_failed_start_stops_started(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_middleware *b = test_mw_new("b", 0, 0, f->events);
+    ((test_mw *)b->state)->fail_start = true;
+    agora_pipeline *p = agora_pipeline_new(int_source_new(3, f->events));
+    agora_pipeline_pipe(p, test_mw_new("a", 0, 0, f->events));
+    agora_pipeline_pipe(p, b);
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 8);
+
+    int rc = agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err);
+    assert_int_equal(rc, AGORA_EINVAL);
+    assert_non_null(strstr(err.message, "middleware 'b' failed to start"));
+    assert_non_null(strstr(err.message, "cannot start b"));
+    assert_string_equal(f->events, "start_a;start_b;stop_a;");
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+static void pipeline_source_error_fails_run(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_source *src = int_source_new(100, f->events);
+    ((int_source *)src->state)->fail_at = 20;
+    agora_pipeline *p = agora_pipeline_new(src);
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 10);
+
+    int rc = agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err);
+    assert_int_equal(rc, AGORA_EIO);
+    assert_non_null(strstr(err.message, "source 'ints'"));
+    assert_non_null(strstr(err.message, "disk went away at record 20"));
+    assert_int_equal(summary.records_written, 20);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+static void pipeline_build_needs_a_sink(void **state)
+{
+    fixture *f = *state;
+    agora_error err;
+
+    agora_pipeline *p = agora_pipeline_new(int_source_new(1, f->events));
+    assert_null(agora_pipeline_build(p, NULL, &err));
+    assert_int_equal(err.code, AGORA_EINVAL);
+    assert_non_null(strstr(err.message, "no sink"));
+}
+
+static void pipeline_keeps_given_run_id(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_pipeline *p = agora_pipeline_new(int_source_new(1, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 8);
+
+    memset(&summary, 0, sizeof(summary));
+    strcpy(summary.run_id, "0123456789abcdef0123456789abcdef");
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_string_equal(summary.run_id, "0123456789abcdef0123456789abcdef");
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(pipeline_counts_every_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_sink_rejects_go_to_dlq, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_sink_failure_without_dlq_fails_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_sink_failure_with_dlq_keeps_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_bad_source_record_to_dlq, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_max_records_stops_early, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_cancel_stops_before_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_start_and_stop_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_failed_start_stops_started, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_source_error_fails_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_build_needs_a_sink, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_keeps_given_run_id, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
