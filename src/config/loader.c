@@ -916,14 +916,15 @@ static int parse_root(agora_config *cfg, agora_error *err)
     for (size_t i = 0; i < count; i++) {
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->pipelines[i].pipeline_id,
-                       cfg->pipelines[j].pipeline_id) == 0)
-                return config_error(cfg, err, cfg->pipelines[i].table->line,
-                                    cfg->pipelines[i].table->column,
-                                    "pipelines '%s' and '%s' share the "
-                                    "pipeline_id '%s'; ids must be unique",
-                                    cfg->pipelines[j].name,
-                                    cfg->pipelines[i].name,
-                                    cfg->pipelines[i].pipeline_id);
+                       cfg->pipelines[j].pipeline_id) != 0)
+                continue;
+            const toml_kv *id = toml_table_get(cfg->pipelines[i].table, "pipeline_id");
+            const toml_node *at = id != NULL ? id->value : cfg->pipelines[i].table;
+            return config_error(cfg, err, at->line, at->column,
+                                "pipelines '%s' and '%s' share the "
+                                "pipeline_id '%s'; ids must be unique",
+                                cfg->pipelines[j].name, cfg->pipelines[i].name,
+                                cfg->pipelines[i].pipeline_id);
         }
     }
     for (size_t i = 0; i < count; i++) {
@@ -941,6 +942,19 @@ static char *dir_of(const char *path)
     if (slash == path)
         return strdup("/");
     return strndup(path, (size_t)(slash - path));
+}
+
+/* Skips the "line L, column C: " prefix of TOML parser messages, since the
+ * loader puts the position in file:line:column form in front. */
+static const char *without_position(const char *message)
+{
+    int consumed = 0;
+    int line, column;
+
+    if (sscanf(message, "line %d, column %d: %n", &line, &column, &consumed) == 2 &&
+        consumed > 0)
+        return message + consumed;
+    return message;
 }
 
 agora_config *agora_config_load(const char *path, agora_error *err)
@@ -968,7 +982,7 @@ agora_config *agora_config_load(const char *path, agora_error *err)
     if (cfg->root == NULL) {
         if (terr.line > 0)
             agora_error_set(err, AGORA_ECONFIG, "%s:%d:%d: %s", path, terr.line,
-                            terr.column, terr.message);
+                            terr.column, without_position(terr.message));
         else
             agora_error_set(err, AGORA_ECONFIG, "%s: %s", path, terr.message);
         goto fail;

@@ -216,7 +216,7 @@ static parse_node *node_new(toml_parser *p, toml_type type, node_origin origin,
 {
     parse_node *node;
 
-    if (depth > TOML_MAX_DEPTH) {
+    if ((type == TOML_TABLE || type == TOML_ARRAY) && depth > TOML_MAX_DEPTH) {
         toml_fail(p, line, column,
                   "tables and arrays are nested more than %d levels deep; "
                   "flatten the document",

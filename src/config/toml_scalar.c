@@ -387,10 +387,18 @@ static int fail_number(toml_parser *p, int line, int column, const char *tok,
 static int scan_prefixed_integer(toml_parser *p, int line, int column,
                                  const char *tok, size_t n, toml_node *node)
 {
-    int base = tok[1] == 'x' ? 16 : tok[1] == 'o' ? 8 : 2;
-    const char *name = base == 16 ? "hexadecimal" : base == 8 ? "octal" : "binary";
+    int base = 2;
+    const char *name = "binary";
     uint64_t value = 0;
     size_t i = 2;
+
+    if (tok[1] == 'x') {
+        base = 16;
+        name = "hexadecimal";
+    } else if (tok[1] == 'o') {
+        base = 8;
+        name = "octal";
+    }
 
     if (!scan_digits(tok, n, &i, base) || i != n) {
         char reason[160];
