@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 shift || true
-"$root/scripts/deps.sh"
+AGORA_DEPS_EXTRA="prometheus ${AGORA_DEPS_EXTRA:-}" "$root/scripts/deps.sh"
 "$root/scripts/build.sh" "$build" "$@"
 cd "$build"
 ctest --output-on-failure -j2

@@ -82,7 +82,7 @@ typedef struct agora_source {
 typedef enum agora_verdict {
     AGORA_KEEP = 0, /* pass *record (possibly replaced) on */
     AGORA_DROP = 1, /* filter the record out */
-    AGORA_FAIL = 2  /* the record is bad: err says why, it goes to the DLQ */
+    AGORA_FAIL = 2  /* the record is invalid: err gives the reason and the record goes to the DLQ */
 } agora_verdict;
 
 typedef struct agora_middleware {
@@ -222,7 +222,7 @@ void agora_bound_pipeline_free(agora_bound_pipeline *bp);
  * records were consumed (0 = no limit) or *cancel becomes true (checked
  * between batches; cancel may be NULL), then stop. Fills summary (always,
  * also on failure) and live (may be NULL). When summary->run_id already
- * holds a run id (32 lowercase hex digits, as from agora_run_id_new), the run
+ * contains a run id (32 lowercase hex digits, as from agora_run_id_new), the run
  * uses it, so a caller can log the id before the run starts; otherwise the
  * run picks a new one.
  *

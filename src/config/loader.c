@@ -150,7 +150,7 @@ static agora_value *toml_to_value(agora_arena *arena, const toml_node *node)
 
 /* ---- Typed getters on TOML tables -------------------------------------- */
 
-/* Checks that kv holds the expected TOML type; fills err otherwise. */
+/* Checks that kv has the expected TOML type and fills err when it does not. */
 static int expect_type(const agora_config *cfg, const toml_kv *kv,
                        toml_type type, const char *what, agora_error *err)
 {

@@ -299,7 +299,7 @@ void agora_run_id_new(char *buf)
     buf[AGORA_RUN_ID_LEN] = '\0';
 }
 
-/* true when id holds exactly AGORA_RUN_ID_LEN lowercase hex digits. */
+/* true when id is exactly AGORA_RUN_ID_LEN lowercase hex digits. */
 static bool is_run_id(const char *id)
 {
     for (size_t i = 0; i < AGORA_RUN_ID_LEN; i++) {
@@ -506,9 +506,9 @@ static int run_sinks(run_state *rs, size_t survivors, agora_error *err)
         rs->sink_error[i] = NULL;
         rs->sink_name[i] = NULL;
     }
-    /* written[i] is tracked through sink_error: a record is written when at
-     * least one sink accepted it, so start from "failed everywhere". */
-    unsigned char *accepted = rs->alive; /* reuse: alive[] is free by now */
+    /* A record counts as written when at least one sink accepted it. The
+     * alive[] array is no longer needed at this point and is reused. */
+    unsigned char *accepted = rs->alive;
     memset(accepted, 0, survivors);
 
     for (size_t s = 0; s < bp->sink_count; s++) {

@@ -54,7 +54,7 @@ wait_exit() {
   while kill -0 "$pid" 2>/dev/null; do
     if [ "$(date +%s)" -ge "$deadline" ]; then return 0; fi
     sleep 0.1
-    # A zombie still answers kill -0; reap it once it has exited.
+    # kill -0 succeeds on a zombie too, so check the state and reap it.
     if [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = "Z" ]; then break; fi
   done
   EXIT_STATUS=0
