@@ -359,7 +359,7 @@ static int dlq_begin_once(run_state *rs, agora_error *err)
 /*
  * Sends one failed record to the DLQ, or logs it when the pipeline has no
  * DLQ. Returns 0, or a negative code when the DLQ write failed and the policy
- * says the run must stop.
+ * requires the run to stop.
  */
 static int dead_letter(run_state *rs, agora_dlq_entry *entry, agora_error *err)
 {
