@@ -20,6 +20,7 @@ static void print_usage(FILE *out)
             "  worker --config FILE           run every pipeline on its schedule, with the\n"
             "                                 health server, until SIGINT or SIGTERM\n"
             "  validate --config FILE         check a pipelines.toml without running it\n"
+            "  components [TYPE...]           list the built-in component types and options\n"
             "  version                        print the version\n"
             "\n"
             "Run 'agora <command> --help' for the options of a command.\n"
@@ -81,6 +82,8 @@ int main(int argc, char **argv)
         return cli_worker(argc - 1, argv + 1);
     if (strcmp(command, "validate") == 0)
         return cli_validate(argc - 1, argv + 1);
+    if (strcmp(command, "components") == 0)
+        return cli_components(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         printf("agora %s\n", AGORA_VERSION);
         return EXIT_OK;

@@ -1,0 +1,57 @@
+# The everyday commands: version, help, components, worker --list and a run
+# with its summary, checked against hand-made inputs.
+source "$(dirname "$0")/lib.sh"
+
+cd "$WORKDIR"
+
+check_contains "version prints the name" "agora " "$("$AGORA_BIN" version)"
+for cmd in run worker validate components; do
+  status=0; out=$("$AGORA_BIN" "$cmd" --help 2>&1) || status=$?
+  check_eq "$cmd --help exits 0" 0 "$status"
+  check_contains "$cmd --help shows usage" "usage: agora $cmd" "$out"
+done
+status=0; "$AGORA_BIN" frobnicate >/dev/null 2>&1 || status=$?
+check_eq "unknown command exits 2" 2 "$status"
+
+check_contains "components lists the filter expression option" "expression" \
+  "$("$AGORA_BIN" components filter)"
+status=0; "$AGORA_BIN" components parquet >/dev/null 2>&1 || status=$?
+check_eq "components rejects an unknown type" 2 "$status"
+
+printf '{"name":"a","n":1}\n{"name":"b","n":5}\n{"name":"c","n":9}\n{"name":"d"}\n' >in.jsonl
+cat >p.toml <<'TOML'
+format = "agora/v1"
+[pipelines.small]
+source = { type = "jsonl", path = "in.jsonl" }
+schedule = { mode = "every", minutes = 2 }
+[[pipelines.small.middlewares]]
+type = "filter"
+expression = "n > 2"
+[[pipelines.small.middlewares]]
+type = "map"
+rename = { name = "id" }
+[[pipelines.small.sinks]]
+type = "csv"
+path = "out/small.csv"
+[[pipelines.small.sinks]]
+type = "stdout"
+TOML
+
+check_eq "worker --list prints id and schedule" "$(printf 'small\tevery 120.0s')" \
+  "$("$AGORA_BIN" worker --list --config p.toml)"
+
+status=0; "$AGORA_BIN" run small --config p.toml --json >records.jsonl 2>summary.json || status=$?
+check_eq "run exits 0" 0 "$status"
+check_eq "stdout sink gets the records" '[{"id":"b","n":5},{"id":"c","n":9}]' "$(jq -s -c . records.jsonl)"
+check_eq "csv sink writes header and rows" "$(printf 'id,n\nb,5\nc,9')" "$(cat out/small.csv)"
+summary=$(grep '^{' summary.json)
+check_eq "summary counts" '4 2 2 0' \
+  "$(jq -r '"\(.records_consumed) \(.records_written) \(.records_dropped) \(.records_errored)"' <<<"$summary")"
+check_eq "summary middleware counters" '{"in":4,"out":2,"dropped":2,"errored":0}' \
+  "$(jq -c '.middlewares.filter | del(.total_time_ms)' <<<"$summary")"
+
+status=0; "$AGORA_BIN" run --config p.toml --max-records 1 --json >/dev/null 2>summary.json || status=$?
+check_eq "run with one pipeline needs no name" 0 "$status"
+check_eq "--max-records limits the run" 1 "$(grep '^{' summary.json | jq .records_consumed)"
+
+finish
