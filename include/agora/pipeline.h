@@ -65,7 +65,8 @@ typedef struct agora_source {
      * Appends up to batch->cap - batch->count records (and any bad records)
      * to batch. Returns the number of records plus bad records added, 0 at
      * the end of input, or a negative code with err filled when reading
-     * cannot go on.
+     * cannot go on. Records added before such a failure stay in the batch
+     * and are still delivered before the run fails.
      */
     int (*next_batch)(void *state, agora_batch *batch, agora_error *err);
     /* Optional: positions the source after a saved checkpoint before open. */

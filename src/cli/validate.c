@@ -31,7 +31,8 @@ int cli_validate(int argc, char **argv)
                    "Checks FILE (default ./pipelines.toml): TOML syntax, keys, value\n"
                    "types and every component's options. Prints each pipeline and\n"
                    "exits 0 when the file is valid, or prints the first error with\n"
-                   "file:line:column and exits 2.\n");
+                   "file:line:column and exits 2. Input files are not opened, since\n"
+                   "they may appear only by the time the pipeline runs.\n");
             return EXIT_OK;
         default:
             cli_error("run 'agora validate --help' for the options");

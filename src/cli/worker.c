@@ -47,7 +47,8 @@ static void print_help(void)
            "  -h, --help                   show this help\n"
            "\n"
            "Exit status: 0 after a clean shutdown, 1 when a pipeline stopped after\n"
-           "too many consecutive errors, 2 for a usage or configuration error.\n");
+           "too many consecutive errors or the worker could not start (for example\n"
+           "when the health port is in use), 2 for a usage or configuration error.\n");
 }
 
 int cli_worker(int argc, char **argv)
@@ -181,7 +182,7 @@ int cli_worker(int argc, char **argv)
         }
     }
 
-    AGORA_INFO("worker", "worker_started", NULL, NULL,
+    AGORA_INFO("worker", "worker_starting", NULL, NULL,
                "config=%s pipelines=%zu health=%s:%d", config_path, count,
                wopts.health_host, wopts.health_port);
     int rc = agora_worker_pool_run(pool, &err);

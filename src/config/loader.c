@@ -55,6 +55,7 @@ struct agora_config {
     agora_worker_config worker;
     pipeline_def *pipelines;
     size_t pipeline_count;
+    const char *current_pipeline; /* while parsing one, for messages */
 };
 
 /* ---- Errors with positions --------------------------------------------- */
@@ -161,6 +162,10 @@ static int expect_type(const agora_config *cfg, const toml_kv *kv,
     if (type == TOML_FLOAT && kv->value->type == TOML_INTEGER)
         return 0;
     describe_type(kv->value, got, sizeof(got));
+    if (cfg->current_pipeline != NULL)
+        return config_error(cfg, err, kv->value->line, kv->value->column,
+                            "pipeline '%s': '%s' must be %s, got %s",
+                            cfg->current_pipeline, kv->key, what, got);
     return config_error(cfg, err, kv->value->line, kv->value->column,
                         "'%s' must be %s, got %s", kv->key, what, got);
 }
@@ -908,8 +913,10 @@ static int parse_root(agora_config *cfg, agora_error *err)
         return agora_error_set(err, AGORA_ENOMEM, "out of memory");
     for (size_t i = 0; i < count; i++) {
         cfg->pipeline_count = i + 1;
+        cfg->current_pipeline = pipelines->value->u.table.items[i].key;
         rc = parse_pipeline(cfg, &pipelines->value->u.table.items[i],
                             &cfg->pipelines[i], err);
+        cfg->current_pipeline = NULL;
         if (rc != 0)
             return rc;
     }

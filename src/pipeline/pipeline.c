@@ -704,11 +704,22 @@ static int stream(run_state *rs, uint64_t max_records,
 
         int n = bp->source->next_batch(bp->source->state, &rs->batch, err);
         if (n < 0) {
-            if (err != NULL && err->message[0] != '\0')
+            /* Records read before the failure are complete: deliver them
+             * first, so a truncated input loses nothing that was readable. */
+            agora_error source_err = *err;
+            if (rs->batch.count > 0 || rs->batch.bad_count > 0) {
+                int rc = process_batch(rs, err);
+                publish_live(rs);
+                if (rc != 0)
+                    return rc;
+            }
+            *err = source_err;
+            if (err->message[0] != '\0')
                 agora_error_prefix(err, "source '%s'", bp->source->name);
             else
                 agora_error_set(err, n, "source '%s' failed: %s",
                                 bp->source->name, agora_strerror(n));
+            err->code = n;
             return n;
         }
         if (rs->batch.count == 0 && rs->batch.bad_count == 0)

@@ -350,7 +350,7 @@ static int shut_down(agora_worker_pool *pool, agora_health_server **server,
                      agora_error *err)
 {
     AGORA_INFO("runner", "shutdown_started", NULL, NULL,
-               "pipelines_running=%zu graceful_shutdown_timeout=%gs",
+               "pipeline_threads_left=%zu graceful_shutdown_timeout=%gs",
                workers_left(pool), pool->graceful_shutdown_timeout);
     atomic_store(&pool->state, AGORA_POOL_STOPPING);
     for (size_t i = 0; i < pool->count; i++)
@@ -365,12 +365,12 @@ static int shut_down(agora_worker_pool *pool, agora_health_server **server,
         agora_scheduled_pipeline_cancel(pool->workers[i].sp);
     if (atomic_load(&pool->stop_requests) > 1)
         AGORA_WARN("runner", "shutdown_canceled", NULL, NULL,
-                   "second stop request: canceling now, pipelines_running=%zu",
+                   "second stop request: canceling now, pipeline_threads_left=%zu",
                    workers_left(pool));
     else
         AGORA_WARN("runner", "shutdown_timeout", NULL, NULL,
                    "graceful timeout of %gs passed, canceling: "
-                   "pipelines_running=%zu",
+                   "pipeline_threads_left=%zu",
                    pool->graceful_shutdown_timeout, workers_left(pool));
 
     if (wait_workers(pool, pool->shutdown_grace, UINT_MAX))
@@ -379,7 +379,7 @@ static int shut_down(agora_worker_pool *pool, agora_health_server **server,
     atomic_store(&pool->abandoned, true);
     AGORA_ERROR("runner", "shutdown_abandoned", NULL, NULL,
                 "pipelines did not end within %gs of being canceled, "
-                "returning without them: pipelines_running=%zu",
+                "returning without them: pipeline_threads_left=%zu",
                 pool->shutdown_grace, workers_left(pool));
     return agora_error_set(err, AGORA_ECANCELED,
                            "pipelines still running: %zu did not end within "

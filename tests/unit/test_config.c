@@ -244,7 +244,7 @@ static void config_rejects_wrong_value_type(void **state)
 {
     expect_error(HEAD "[pipelines.p]\nsource = { type = \"jsonl\", path = \"in.jsonl\" }\n" SINK
                       "max_records = \"ten\"\n",
-                 "5:15", "'max_records' must be an integer, got a string");
+                 "5:15", "pipeline 'p': 'max_records' must be an integer, got a string");
 }
 
 static void config_reports_toml_syntax_position(void **state)

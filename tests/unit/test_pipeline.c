@@ -45,10 +45,10 @@ static int int_source_next(void *state, agora_batch *batch, agora_error *err)
     int_source *s = state;
     int added = 0;
 
-    if (s->fail_at >= 0 && s->next >= s->fail_at)
-        return agora_error_set(err, AGORA_EIO, "disk went away at record %d",
-                               s->next);
     while (s->next < s->count && batch->count < batch->cap) {
+        if (s->fail_at >= 0 && s->next >= s->fail_at)
+            return agora_error_set(err, AGORA_EIO,
+                                   "disk went away at record %d", s->next);
         if (s->next == s->bad_at) {
             agora_batch_push_bad(batch, "{broken", 7, "line 3: invalid JSON");
             s->next++;
@@ -538,8 +538,10 @@ static void pipeline_source_error_fails_run(void **state)
     agora_run_summary summary;
     agora_error err;
 
+    /* The failure comes in the middle of the third batch (ids 20..29): the
+     * five records read before it in that batch are still delivered. */
     agora_source *src = int_source_new(100, f->events);
-    ((int_source *)src->state)->fail_at = 20;
+    ((int_source *)src->state)->fail_at = 25;
     agora_pipeline *p = agora_pipeline_new(src);
     agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
     agora_bound_pipeline *bp = build(p, f, false, 10);
@@ -547,8 +549,10 @@ static void pipeline_source_error_fails_run(void **state)
     int rc = agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err);
     assert_int_equal(rc, AGORA_EIO);
     assert_non_null(strstr(err.message, "source 'ints'"));
-    assert_non_null(strstr(err.message, "disk went away at record 20"));
-    assert_int_equal(summary.records_written, 20);
+    assert_non_null(strstr(err.message, "disk went away at record 25"));
+    assert_int_equal(summary.records_consumed, 25);
+    assert_int_equal(summary.records_written, 25);
+    assert_int_equal(f->sink.ids[24], 24);
     agora_run_summary_clear(&summary);
     agora_bound_pipeline_free(bp);
 }
