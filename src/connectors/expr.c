@@ -11,6 +11,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <pcre2.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- Tree -------------------------------------------------------------- */
 
@@ -293,8 +295,12 @@ static int lex_quoted(parser *p, token *t)
     }
     for (;;) {
         if (i >= p->len) {
-            fail_at(p, p->pos, AGORA_ECONFIG, "%s starting here is not closed with %c",
-                    quote == '`' ? "field name" : "string", quote);
+            fail_at(p, p->pos, AGORA_ECONFIG,
+                    "%s starting here is not closed with a %s",
+                    quote == '`' ? "field name" : "string",
+                    quote == '`'    ? "backtick"
+                    : quote == '\'' ? "single quote"
+                                    : "double quote");
             return -1;
         }
         if (quote == '`' && s[i] == '`') {
@@ -379,6 +385,13 @@ static int lex_operator(parser *p, token *t)
             t->kind = T_EQ;
             t->len = 2;
             return 0;
+        }
+        /* "=>" and "=<" are ">=" and "<=" typed in the wrong order. */
+        if (next == '>' || next == '<') {
+            fail_at(p, p->pos, AGORA_ECONFIG,
+                    "unexpected '=%c'; use '%c=' to test %s than or equal to",
+                    next, next, next == '>' ? "greater" : "less");
+            return -1;
         }
         fail_at(p, p->pos, AGORA_ECONFIG, "unexpected '='; use '==' to test equality");
         return -1;
@@ -520,6 +533,76 @@ static void fail_expected(parser *p, const char *what)
                 describe(p, &p->tok, found, sizeof(found)));
 }
 
+static bool is_keyword(const char *word, size_t len, bool ignore_case)
+{
+    for (size_t k = 0; k < sizeof(keyword_names) / sizeof(keyword_names[0]);
+         k++) {
+        if (strlen(keyword_names[k]) != len)
+            continue;
+        if (ignore_case ? strncasecmp(keyword_names[k], word, len) == 0
+                        : memcmp(keyword_names[k], word, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Writes into buf a sentence to append to "expected ..., found X" when X is
+ * an unexpected bare word, or "" when no hint fits. A keyword in the wrong
+ * case ("AND") gets the lower-case spelling. A bare word right after another
+ * bare word ("IMDB Rating >= 8") most likely continues a field name with a
+ * space in it. The hint shows that name in backticks, taking the words from
+ * the previous one up to the next operator, keyword or symbol.
+ */
+static const char *word_hint(const parser *p, char *buf, size_t size)
+{
+    const char *s = p->text;
+    size_t end;
+
+    buf[0] = '\0';
+    if (p->tok.kind != T_IDENT)
+        return buf;
+    if (is_keyword(s + p->tok.start, p->tok.len, true)) {
+        char lower[16]; /* keywords have at most 8 letters ("contains") */
+
+        for (size_t i = 0; i < p->tok.len && i < sizeof(lower) - 1; i++)
+            lower[i] = (char)tolower((unsigned char)p->tok.str[i]);
+        lower[p->tok.len < sizeof(lower) ? p->tok.len : sizeof(lower) - 1] =
+            '\0';
+        snprintf(buf, size, ". Keywords are lower case, so write '%s'", lower);
+        return buf;
+    }
+    if (!p->has_prev || p->prev.kind != T_IDENT)
+        return buf;
+
+    end = p->tok.start + p->tok.len;
+    for (;;) {
+        size_t word = end;
+        size_t word_end;
+
+        while (word < p->len && s[word] == ' ')
+            word++;
+        if (word == end || word >= p->len || !is_ident_start(s[word]))
+            break;
+        word_end = word;
+        while (word_end < p->len && is_ident_char(s[word_end]))
+            word_end++;
+        if (is_keyword(s + word, word_end - word, false))
+            break;
+        end = word_end;
+    }
+    if (end - p->prev.start > 60)
+        snprintf(buf, size,
+                 ". Field names with spaces or symbols must be written in "
+                 "backticks, e.g. `IMDB Rating`");
+    else
+        snprintf(buf, size,
+                 ". Field names with spaces or symbols must be written in "
+                 "backticks, e.g. `%.*s`",
+                 (int)(end - p->prev.start), s + p->prev.start);
+    return buf;
+}
+
 static expr_node *parse_or(parser *p);
 
 /* field := name ('.' name)*, where a name is an identifier or `quoted`. */
@@ -584,6 +667,7 @@ static expr_node *parse_operand(parser *p)
     if (p->tok.kind == T_LPAREN) {
         size_t open = p->tok.start;
         char found[64];
+        char hint[160];
 
         if (!enter(p) || advance(p) != 0)
             return NULL;
@@ -592,9 +676,10 @@ static expr_node *parse_operand(parser *p)
             return NULL;
         if (p->tok.kind != T_RPAREN) {
             fail_at(p, p->tok.start, AGORA_ECONFIG,
-                    "expected ')' to close the '(' at column %d, found %s",
+                    "expected ')' to close the '(' at column %d, found %s%s",
                     column_of(p, open),
-                    describe(p, &p->tok, found, sizeof(found)));
+                    describe(p, &p->tok, found, sizeof(found)),
+                    word_hint(p, hint, sizeof(hint)));
             return NULL;
         }
         p->depth--;
@@ -687,12 +772,8 @@ static expr_regex *compile_regex(parser *p, const token *t)
     return re;
 }
 
-/*
- * predicate := operand ( cmp operand | 'is' 'not'? 'null'
- *              | 'not'? ('in' (list | operand) | 'contains' operand
- *                        | 'matches' string) )?
- */
-static expr_node *parse_predicate(parser *p)
+/* Parses a predicate (grammar at parse_predicate) without judging it. */
+static expr_node *build_predicate(parser *p)
 {
     expr_node *left = parse_operand(p);
     expr_node *n;
@@ -778,6 +859,118 @@ static expr_node *parse_predicate(parser *p)
     else
         n->right = parse_operand(p);
     return n->right != NULL ? n : NULL;
+}
+
+static const char *predicate_name(const expr_node *n)
+{
+    switch (n->kind) {
+    case N_CMP:
+        switch (n->op) {
+        case T_EQ: return "==";
+        case T_NE: return "!=";
+        case T_LT: return "<";
+        case T_LE: return "<=";
+        case T_GT: return ">";
+        default: return ">=";
+        }
+    case N_IS_NULL: return n->negate ? "is not null" : "is null";
+    case N_IN: return n->negate ? "not in" : "in";
+    case N_CONTAINS: return n->negate ? "not contains" : "contains";
+    default: return n->negate ? "not matches" : "matches";
+    }
+}
+
+/*
+ * Writes the field name for the "backticks, not quotes" hint: the text of
+ * the string literal among the operands, with backticks doubled, or a
+ * generic name when there is none or it would not print well.
+ */
+static void backtick_example(const expr_node *n, char *buf, size_t size)
+{
+    const agora_value *v = NULL;
+    size_t out = 0;
+
+    if (n->left->kind == N_VALUE && n->left->value.type == AGORA_STRING)
+        v = &n->left->value;
+    else if (n->kind != N_IS_NULL && n->kind != N_MATCHES &&
+             n->right->kind == N_VALUE && n->right->value.type == AGORA_STRING)
+        v = &n->right->value;
+    if (v != NULL && v->u.string.len > 0 && v->u.string.len <= 40) {
+        for (size_t i = 0; i < v->u.string.len && out + 3 < size; i++) {
+            char c = v->u.string.ptr[i];
+
+            if ((unsigned char)c < 0x20 || c == 0x7F) {
+                out = 0;
+                break;
+            }
+            if (c == '`')
+                buf[out++] = '`';
+            buf[out++] = c;
+        }
+    }
+    if (out == 0) {
+        snprintf(buf, size, "IMDB Rating");
+        return;
+    }
+    buf[out] = '\0';
+}
+
+/*
+ * Sets the error and returns true when every operand of predicate n is a
+ * literal, as in 'IMDB Rating' >= 8. Such a predicate has the same result
+ * for every record, and the usual cause is a field name written in quotes,
+ * which makes it a string.
+ */
+static bool reject_constant(parser *p, size_t start, const expr_node *n)
+{
+    char example[128];
+    bool constant = false;
+
+    switch (n->kind) {
+    case N_CMP:
+    case N_IN:
+    case N_CONTAINS:
+        constant = n->left->kind == N_VALUE && n->right->kind == N_VALUE;
+        break;
+    case N_IS_NULL:
+    case N_MATCHES: /* the pattern is always a literal */
+        constant = n->left->kind == N_VALUE;
+        break;
+    default:
+        break;
+    }
+    if (!constant)
+        return false;
+
+    backtick_example(n, example, sizeof(example));
+    if (n->kind == N_IS_NULL)
+        fail_at(p, start, AGORA_ECONFIG,
+                "the value tested by '%s' is a constant, so the result is "
+                "the same for every record. A field name with spaces is "
+                "written in backticks (`%s`), not in quotes",
+                predicate_name(n), example);
+    else
+        fail_at(p, start, AGORA_ECONFIG,
+                "both sides of '%s' are constants, so the result is the same "
+                "for every record. A field name with spaces is written in "
+                "backticks (`%s`), not in quotes",
+                predicate_name(n), example);
+    return true;
+}
+
+/*
+ * predicate := operand ( cmp operand | 'is' 'not'? 'null'
+ *              | 'not'? ('in' (list | operand) | 'contains' operand
+ *                        | 'matches' string) )?
+ */
+static expr_node *parse_predicate(parser *p)
+{
+    size_t start = p->tok.start;
+    expr_node *n = build_predicate(p);
+
+    if (n == NULL || reject_constant(p, start, n))
+        return NULL;
+    return n;
 }
 
 /* not := 'not' not | predicate */
@@ -880,10 +1073,12 @@ expr *expr_compile(const char *text, agora_error *err)
         goto fail;
     if (p.tok.kind != T_END) {
         char found[64];
+        char hint[160];
 
         fail_at(&p, p.tok.start, AGORA_ECONFIG,
-                "expected 'and', 'or' or the end of the expression, found %s",
-                describe(&p, &p.tok, found, sizeof(found)));
+                "expected 'and', 'or' or the end of the expression, found %s%s",
+                describe(&p, &p.tok, found, sizeof(found)),
+                word_hint(&p, hint, sizeof(hint)));
         goto fail;
     }
     return e;

@@ -41,8 +41,8 @@ static agora_middleware *filter_create(const agora_value *options,
         return NULL;
     if (text == NULL) {
         agora_error_set_key(err, AGORA_ECONFIG, "expression",
-                            "filter needs an `expression`, for example "
-                            "expression = \"Year >= 2000\"");
+                            "filter needs an 'expression' option, for "
+                            "example expression = \"Year >= 2000\"");
         return NULL;
     }
 

@@ -96,7 +96,8 @@ static void expr_null_semantics(void **state)
         {"x == 1", "{}", 0},
         {"x != 1", "{}", 1},
         {"not (x > 1)", "{}", 1},
-        {"null >= null", "{}", 0},
+        /* two missing fields: null >= null is false */
+        {"x >= y", "{}", 0},
     };
     RUN(cases);
 }
@@ -160,6 +161,10 @@ static void expr_in_and_contains(void **state)
         {"'b' in tags", "{\"tags\":[\"a\",\"b\"]}", 1},
         {"'c' in tags", "{\"tags\":[\"a\",\"b\"]}", 0},
         {"'b' in tags", "{\"tags\":\"abc\"}", 0},
+        /* a literal on the left is fine when the right side is a field */
+        {"'ell' not in tags", "{\"tags\":[\"hello\"]}", 1},
+        {"8 <= x", "{\"x\":9}", 1},
+        {"8 <= x", "{\"x\":7}", 0},
         {"s contains 'ell'", "{\"s\":\"hello\"}", 1},
         {"s contains 'xyz'", "{\"s\":\"hello\"}", 0},
         {"s contains ''", "{\"s\":\"hello\"}", 1},
@@ -249,13 +254,45 @@ static void expr_parse_errors(void **state)
         {"Year >= ", 9, "expected a value after '>='"},
         {"`IMDB Rating` >= 7 and and", 24, "expected a value after 'and'"},
         {"(a == 1", 8, "expected ')' to close the '(' at column 1"},
-        {"a == 'abc", 6, "string starting here is not closed"},
-        {"`abc == 1", 1, "field name starting here is not closed"},
-        {"a = 1", 3, "use '=='"},
+        {"a == 'abc", 6, "string starting here is not closed with a single quote"},
+        {"a == \"abc", 6, "string starting here is not closed with a double quote"},
+        {"`abc == 1", 1, "field name starting here is not closed with a backtick"},
+        {"a = 1", 3, "unexpected '='; use '==' to test equality"},
+        {"a = >1", 3, "unexpected '='; use '==' to test equality"},
+        {"a => 1", 3, "unexpected '=>'; use '>=' to test greater than or equal to"},
+        {"a =< 1", 3, "unexpected '=<'; use '<=' to test less than or equal to"},
         {"a && b", 3, "use 'and'"},
         {"!a", 1, "use 'not'"},
         {"a == 1 b", 8, "expected 'and', 'or' or the end of the expression"},
-        {"x AND y", 3, "found 'AND'"},
+        {"x AND y", 3, "found 'AND'. Keywords are lower case, so write 'and'"},
+        {"x == 1 Or y == 2", 8, "found 'Or'. Keywords are lower case, so write 'or'"},
+        /* a bare word right after another: the hint quotes the whole name */
+        {"IMDB Rating >= 8", 6, "found 'Rating'. Field names with spaces or "
+         "symbols must be written in backticks, e.g. `IMDB Rating`"},
+        {"Running Time min >= 90", 9, "e.g. `Running Time min`"},
+        {"Major Genre is not null", 7, "e.g. `Major Genre`"},
+        {"(Major Genre in ['Drama'])", 8,
+         "expected ')' to close the '(' at column 1, found 'Genre'. Field "
+         "names with spaces or symbols must be written in backticks, e.g. "
+         "`Major Genre`"},
+        {"x == Major Genre", 12, "e.g. `Major Genre`"},
+        /* both sides literal: the same result for every record */
+        {"'IMDB Rating' >= 8", 1, "both sides of '>=' are constants"},
+        {"x == 1 and 'IMDB Rating' >= 8", 12, "both sides of '>=' are constants"},
+        {"8 <= 'IMDB Rating'", 1, "in backticks (`IMDB Rating`), not in quotes"},
+        {"1 == 1", 1, "in backticks (`IMDB Rating`), not in quotes"},
+        {"'a`b' == 1", 1, "in backticks (`a``b`), not in quotes"},
+        {"a == 1 or (2 < 3)", 12, "both sides of '<' are constants"},
+        {"(5) != 5", 1, "both sides of '!=' are constants"},
+        {"'a' in ['a', 'b']", 1, "both sides of 'in' are constants"},
+        {"'a' not in 'abc'", 1, "both sides of 'not in' are constants"},
+        {"'Title' contains 'The'", 1, "both sides of 'contains' are constants"},
+        {"'Title' matches '^The'", 1, "both sides of 'matches' are constants"},
+        {"'Title' not matches '^The'", 1, "both sides of 'not matches' are constants"},
+        {"'Year' is null", 1, "the value tested by 'is null' is a constant"},
+        {"null is not null", 1, "the value tested by 'is not null' is a constant"},
+        /* 'é' is two bytes but one column */
+        {"`\xc3\xa9` == 1 or '\xc3\xa9' is null", 13, "(`\xc3\xa9`)"},
         {"", 1, "the expression is empty"},
         {"   ", 1, "the expression is empty"},
         {"a is 5", 6, "expected 'null' after 'is'"},
@@ -298,13 +335,42 @@ static void expr_parse_errors(void **state)
 
 static void expr_error_message_whole(void **state)
 {
-    agora_error err;
+    static const struct {
+        const char *expression;
+        const char *message;
+    } cases[] = {
+        {"Year >= ",
+         "filter expression: column 9: expected a value after '>=', found "
+         "the end of the expression"},
+        /* no hint: the word before 'b' is a number, not a name */
+        {"a == 1 b",
+         "filter expression: column 8: expected 'and', 'or' or the end of "
+         "the expression, found 'b'"},
+        {"IMDB Rating >= 8",
+         "filter expression: column 6: expected 'and', 'or' or the end of "
+         "the expression, found 'Rating'. Field names with spaces or symbols "
+         "must be written in backticks, e.g. `IMDB Rating`"},
+        {"'IMDB Rating' >= 8",
+         "filter expression: column 1: both sides of '>=' are constants, so "
+         "the result is the same for every record. A field name with spaces "
+         "is written in backticks (`IMDB Rating`), not in quotes"},
+        {"'Major Genre' is not null",
+         "filter expression: column 1: the value tested by 'is not null' is "
+         "a constant, so the result is the same for every record. A field "
+         "name with spaces is written in backticks (`Major Genre`), not in "
+         "quotes"},
+        {"Year => 2000",
+         "filter expression: column 6: unexpected '=>'; use '>=' to test "
+         "greater than or equal to"},
+    };
 
-    agora_error_clear(&err);
-    assert_null(expr_compile("Year >= ", &err));
-    assert_string_equal(err.message,
-                        "filter expression: column 9: expected a value after "
-                        "'>=', found the end of the expression");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        agora_error err;
+
+        agora_error_clear(&err);
+        assert_null(expr_compile(cases[i].expression, &err));
+        assert_string_equal(err.message, cases[i].message);
+    }
 }
 
 static void expr_nesting_limit(void **state)

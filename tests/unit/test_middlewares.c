@@ -337,12 +337,22 @@ static void filter_keeps_and_drops(void **state)
 static void filter_config_errors(void **state)
 {
     static const config_error_case cases[] = {
-        {"{}", "expression", "filter needs an `expression`"},
+        {"{}", "expression", "filter needs an 'expression' option"},
         {"{\"expression\":5}", "expression", "must be a string"},
         {"{\"expression\":\"Year >= \"}", "expression",
          "filter expression: column 9: expected a value after '>='"},
         {"{\"expression\":\"Title matches '[a'\"}", "expression",
          "column 15: invalid regular expression '[a'"},
+        /* two bare words: the hint shows the name in backticks */
+        {"{\"expression\":\"IMDB Rating >= 8\"}", "expression",
+         "column 6: expected 'and', 'or' or the end of the expression, "
+         "found 'Rating'. Field names with spaces or symbols must be written "
+         "in backticks, e.g. `IMDB Rating`"},
+        /* a quoted field name is a string, so the comparison is constant */
+        {"{\"expression\":\"'IMDB Rating' >= 8\"}", "expression",
+         "column 1: both sides of '>=' are constants"},
+        {"{\"expression\":\"Year => 2000\"}", "expression",
+         "column 6: unexpected '=>'; use '>='"},
     };
     check_config_errors(&agora_mw_filter_type, cases,
                         sizeof(cases) / sizeof(cases[0]));
