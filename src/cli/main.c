@@ -85,6 +85,14 @@ int main(int argc, char **argv)
     if (strcmp(command, "components") == 0)
         return cli_components(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            printf("usage: agora version\n\nPrints the version of agora and exits.\n");
+            return EXIT_OK;
+        }
+        if (argc > 2) {
+            cli_error("agora version takes no arguments, got '%s'", argv[2]);
+            return EXIT_USAGE;
+        }
         printf("agora %s\n", AGORA_VERSION);
         return EXIT_OK;
     }

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$WORKDIR"
 
 check_contains "version prints the name" "agora " "$("$AGORA_BIN" version)"
-for cmd in run worker validate components; do
+for cmd in run worker validate components version; do
   status=0; out=$("$AGORA_BIN" "$cmd" --help 2>&1) || status=$?
   check_eq "$cmd --help exits 0" 0 "$status"
   check_contains "$cmd --help shows usage" "usage: agora $cmd" "$out"
