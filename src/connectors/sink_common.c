@@ -173,13 +173,54 @@ void sink_columns_clear(sink_columns *cols)
     cols->count = 0;
 }
 
-static bool columns_contain(const sink_columns *cols, const char *name,
-                            size_t len)
+bool sink_columns_contain(const sink_columns *cols, const char *name,
+                          size_t len)
 {
     for (size_t i = 0; i < cols->count; i++)
         if (strlen(cols->names[i]) == len && memcmp(cols->names[i], name, len) == 0)
             return true;
     return false;
+}
+
+int sink_columns_add(sink_columns *cols, const char *name, size_t len)
+{
+    /* Growing by one is fine: columns are added rarely, never per row. */
+    char **grown = realloc(cols->names, (cols->count + 1) * sizeof(char *));
+    char *copy;
+
+    if (grown == NULL)
+        return AGORA_ENOMEM;
+    cols->names = grown;
+    copy = strndup(name, len);
+    if (copy == NULL)
+        return AGORA_ENOMEM;
+    cols->names[cols->count++] = copy;
+    return 0;
+}
+
+void sink_columns_describe(const sink_columns *cols, char *out, size_t size)
+{
+    static const char more[] = ", ...";
+    size_t used = 0;
+
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    for (size_t i = 0; i < cols->count; i++) {
+        const char *sep = i == 0 ? "" : ", ";
+        size_t need = strlen(sep) + strlen(cols->names[i]);
+
+        /* Keeps room for the ", ..." marker unless this is the last name. */
+        if (used + need + (i + 1 < cols->count ? sizeof(more) - 1 : 0) >= size) {
+            const char *marker = used == 0 ? more + 2 : more;
+
+            if (used + strlen(marker) < size)
+                memcpy(out + used, marker, strlen(marker) + 1);
+            return;
+        }
+        used += (size_t)snprintf(out + used, size - used, "%s%s", sep,
+                                 cols->names[i]);
+    }
 }
 
 int sink_columns_from_option(sink_columns *cols, const agora_value *opts,
@@ -224,7 +265,7 @@ int sink_columns_from_option(sink_columns *cols, const agora_value *opts,
                                      key, i + 1);
             goto cleanup;
         }
-        if (columns_contain(cols, item->u.string.ptr, item->u.string.len)) {
+        if (sink_columns_contain(cols, item->u.string.ptr, item->u.string.len)) {
             rc = agora_error_set_key(err, AGORA_ECONFIG, key,
                                      "option `%s`: column \"%s\" is listed "
                                      "twice; list each column once", key,
@@ -259,7 +300,7 @@ int sink_columns_from_record(sink_columns *cols, const agora_value *record)
     for (size_t i = 0; i < n; i++) {
         const agora_string *key = &record->u.object.members[i].key;
 
-        if (columns_contain(cols, key->ptr, key->len))
+        if (sink_columns_contain(cols, key->ptr, key->len))
             continue;
         cols->names[cols->count] = strndup(key->ptr, key->len);
         if (cols->names[cols->count] == NULL) {

@@ -95,6 +95,19 @@ int sink_columns_from_option(sink_columns *cols, const agora_value *opts,
  */
 int sink_columns_from_record(sink_columns *cols, const agora_value *record);
 
+/* Returns true when cols has a column named exactly name (len bytes). */
+bool sink_columns_contain(const sink_columns *cols, const char *name,
+                          size_t len);
+
+/* Appends a copy of name (len bytes) to cols. Returns 0 or AGORA_ENOMEM. */
+int sink_columns_add(sink_columns *cols, const char *name, size_t len);
+
+/*
+ * Writes the column names into out as "a, b, c", ending in ", ..." when they
+ * do not fit in size bytes, for error messages.
+ */
+void sink_columns_describe(const sink_columns *cols, char *out, size_t size);
+
 /* ---- Options -------------------------------------------------------------- */
 
 /*

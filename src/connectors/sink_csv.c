@@ -3,8 +3,11 @@
  * ends).
  *
  * The columns come from the `columns` option or, without it, from the keys of
- * the first object record, in order. A record key that is not a column is not
- * written, and a column the record lacks is an empty field. Field text:
+ * the first object record, in order. A column the record lacks is an empty
+ * field. A record key that is not a column is ignored when `columns` is set
+ * (the option is a deliberate selection). Without the option such a key makes
+ * the whole record a per-record error, so the run loop sends it to the
+ * dead-letter queue instead of dropping the field. Field text:
  *   string            as is
  *   int, double       decimal (doubles in the shortest form that parses back
  *                     to the same value); NaN and infinities are empty
@@ -39,6 +42,7 @@ typedef struct csv_sink {
     sink_columns option_columns; /* from the option, empty when absent */
     sink_columns columns;        /* in use for the current open file */
     bool columns_ready;          /* columns known and header (if any) written */
+    bool columns_from_file;      /* columns read from the file's header row */
     agora_buf scratch;           /* JSON text of nested values */
 } csv_sink;
 
@@ -169,6 +173,7 @@ static int csv_prepare_columns(csv_sink *s, const agora_value *record)
         if (rc < 0)
             return rc;
     }
+    s->columns_from_file = false;
 
     if (s->header && s->columns.count > 0 && s->file.size_at_open <= 0) {
         rc = csv_append_header(s);
@@ -301,6 +306,7 @@ static int csv_adopt_existing_header(csv_sink *s, agora_error *err)
                                "new file", s->file.path);
     }
     s->columns_ready = true;
+    s->columns_from_file = true;
     return 0;
 }
 
@@ -339,6 +345,54 @@ done:
     return rc;
 }
 
+/*
+ * Returns the per-record error for a record whose keys include names that are
+ * not columns, or NULL when every key is a column (the record only repeated a
+ * key). Used only without the `columns` option.
+ */
+static const char *csv_unknown_fields_error(const csv_sink *s,
+                                            const agora_value *record,
+                                            agora_arena *arena)
+{
+    char fields[160] = "";
+    char columns[240];
+    size_t used = 0, unknown = 0;
+    bool one;
+
+    for (size_t m = 0; m < record->u.object.len; m++) {
+        const agora_string *key = &record->u.object.members[m].key;
+        int n;
+
+        if (sink_columns_contain(&s->columns, key->ptr, key->len))
+            continue;
+        unknown++;
+        if (used >= sizeof(fields))
+            continue; /* the list is already cut short; keep counting */
+        n = snprintf(fields + used, sizeof(fields) - used, "%s'%.*s'",
+                     unknown == 1 ? "" : ", ", (int)key->len, key->ptr);
+        used = n < 0 ? sizeof(fields) : used + (size_t)n;
+    }
+    if (unknown == 0)
+        return NULL;
+
+    one = unknown == 1;
+    sink_columns_describe(&s->columns, columns, sizeof(columns));
+    if (s->columns_from_file)
+        return sink_record_error(
+            arena, "csv sink: %s %s%s %s not %s of the CSV file %s (columns: "
+            "%s, taken from the header row already in the file); give the "
+            "records only these keys or append to a new file",
+            one ? "field" : "fields", fields,
+            used >= sizeof(fields) ? "..." : "", one ? "is" : "are",
+            one ? "a column" : "columns", s->file.path, columns);
+    return sink_record_error(
+        arena, "csv sink: %s %s%s %s not %s of the CSV file %s (columns: %s, "
+        "taken from the first record); list every column in the sink's "
+        "`columns` option", one ? "field" : "fields", fields,
+        used >= sizeof(fields) ? "..." : "", one ? "is" : "are",
+        one ? "a column" : "columns", s->file.path, columns);
+}
+
 static int csv_write_batch(void *state, agora_value *const *records, size_t n,
                            agora_record_result *results, agora_arena *arena,
                            agora_error *err)
@@ -350,7 +404,7 @@ static int csv_write_batch(void *state, agora_value *const *records, size_t n,
     sink_file_begin_batch(&s->file);
     for (size_t i = 0; i < n; i++) {
         const agora_value *record = records[i];
-        size_t row_start;
+        size_t row_start, matched;
 
         results[i].error = NULL;
         if (record->type != AGORA_OBJECT) {
@@ -360,23 +414,45 @@ static int csv_write_batch(void *state, agora_value *const *records, size_t n,
             continue;
         }
         if (!s->columns_ready) {
+            if (s->option_columns.count == 0 && record->u.object.len == 0) {
+                /* Columns fixed by an empty record would reject every
+                 * later record that has fields. */
+                results[i].error = sink_record_error(
+                    arena, "csv sink: the record has no fields, so it cannot "
+                    "set the columns of %s; list the columns in the sink's "
+                    "`columns` option", s->file.path);
+                continue;
+            }
             rc = csv_prepare_columns(s, record);
             if (rc < 0)
                 goto fail;
         }
 
         row_start = buf->len;
+        matched = 0;
         for (size_t c = 0; c < s->columns.count && rc == 0; c++) {
+            const agora_value *value = agora_object_getz(record,
+                                                         s->columns.names[c]);
+
+            if (value != NULL)
+                matched++;
             if (c > 0)
                 rc = agora_buf_append(buf, &s->delimiter, 1);
             if (rc == 0)
-                rc = csv_append_value(s, agora_object_getz(record,
-                                                           s->columns.names[c]));
+                rc = csv_append_value(s, value);
         }
         if (rc == 0)
             rc = csv_end_row(s, row_start);
         if (rc < 0)
             goto fail;
+
+        /* Fewer matched columns than keys means a key that is not a column
+         * (or a repeated key, which the full check below lets through). */
+        if (s->option_columns.count == 0 && matched < record->u.object.len) {
+            results[i].error = csv_unknown_fields_error(s, record, arena);
+            if (results[i].error != NULL)
+                buf->len = row_start;
+        }
     }
     return sink_file_write_pending(&s->file, err);
 
@@ -512,11 +588,16 @@ static const agora_option_spec csv_options[] = {
      "file to write; relative paths start at the config file's directory, "
      "missing parent directories are created"},
     {"mode", AGORA_OPT_STRING, false, "overwrite",
-     "\"overwrite\" truncates the file when the sink opens, \"append\" adds "
-     "to its end"},
+     "\"overwrite\" (the default) empties the file when the sink opens, so "
+     "each run replaces the previous output. \"append\" adds rows to the end "
+     "and reuses the header row already in the file"},
     {"columns", AGORA_OPT_STRING_ARRAY, false, "keys of the first record",
-     "columns to write, in order; record keys not listed are not written and "
-     "listed keys a record lacks are empty fields"},
+     "columns to write, in order. The list is a deliberate selection: record "
+     "keys not listed are ignored, and listed keys a record lacks are empty "
+     "fields. Without this option the columns are the keys of the first "
+     "record (or the header row of a file being appended to), and a later "
+     "record with any other key is rejected as a per-record error, which "
+     "sends it to the dead-letter queue"},
     {"delimiter", AGORA_OPT_STRING, false, ",",
      "field separator, one ASCII character"},
     {"header", AGORA_OPT_BOOL, false, "true",

@@ -1,14 +1,20 @@
 /*
  * sqlite sink: inserts object records as rows of one table.
  *
- * The columns come from the `columns` option or, without it, from the keys of
- * the first object record. A missing table is created on the first record,
- * and each column's type comes from that record's value:
+ * With the `columns` option the sink inserts exactly those columns: the list
+ * is a deliberate selection, so record keys outside it are ignored, and an
+ * existing table must have every listed column. Without the option every
+ * record key is stored. A missing table is created from the first record,
+ * and a key that is not yet a column of the table (created or found at open)
+ * is added with ALTER TABLE ... ADD COLUMN inside the batch transaction. A
+ * column's declared type comes from the value that caused its creation:
  *   int, bool                 INTEGER
  *   double                    REAL
  *   string, array, object     TEXT (arrays and objects as compact JSON)
  *   null or missing           no declared type, so later values keep theirs
- * When the table already exists, every column must be in it.
+ * SQLite compares column names without regard to ASCII letter case. So a
+ * record key that differs from a column, or from another key of the record,
+ * only in case is a per-record error instead of a silently merged field.
  *
  * Each batch is one transaction through one reused prepared statement. A
  * record the database rejects on its own (a constraint, a type mismatch, too
@@ -33,9 +39,11 @@ typedef struct sqlite_sink {
     bool replace;
     int busy_timeout_ms;
     sink_columns option_columns; /* from the option, empty when absent */
-    sink_columns columns;        /* bound by the prepared insert */
+    sink_columns columns;        /* bound by the prepared insert, in order */
+    sink_columns table_columns;  /* the table's columns (without `columns`) */
+    bool table_known;            /* table_columns is loaded; empty = no table */
     sqlite3 *db;
-    sqlite3_stmt *insert;        /* NULL until the columns are known */
+    sqlite3_stmt *insert;        /* NULL until prepared for `columns` */
     agora_buf scratch;           /* SQL text and JSON of nested values */
 } sqlite_sink;
 
@@ -197,6 +205,11 @@ static int prepare_insert(sqlite_sink *s, agora_error *err)
     rc = agora_buf_appendz(sql, "INSERT INTO main.");
     if (rc == 0)
         rc = append_identifier(sql, s->table);
+    if (rc == 0 && s->columns.count == 0) {
+        /* Only empty records so far, inserted as rows of column defaults. */
+        rc = agora_buf_appendz(sql, " DEFAULT VALUES");
+        goto prepare;
+    }
     if (rc == 0)
         rc = agora_buf_append(sql, " (", 2);
     for (size_t i = 0; i < s->columns.count && rc == 0; i++) {
@@ -211,6 +224,8 @@ static int prepare_insert(sqlite_sink *s, agora_error *err)
         rc = agora_buf_appendz(sql, i == 0 ? "?" : ", ?");
     if (rc == 0)
         rc = agora_buf_appendz(sql, ")");
+
+prepare:
     if (rc < 0)
         return agora_error_set(err, rc, "out of memory");
 
@@ -236,29 +251,19 @@ static int copy_columns(sink_columns *dst, const sink_columns *src)
 }
 
 /*
- * Fixes the columns, creates the table when missing and prepares the insert.
- * record is the first object record (NULL at open with configured columns,
- * where only an existing table can be set up).
+ * Sets up the insert of the configured `columns`: creates the table when
+ * missing and prepares the insert. record is the first object record (NULL
+ * at open, where only an existing table can be set up).
  */
-static int setup_table(sqlite_sink *s, const agora_value *record,
-                       agora_error *err)
+static int setup_selected_columns(sqlite_sink *s, const agora_value *record,
+                                  agora_error *err)
 {
     sink_columns existing = {0};
     int rc;
 
-    if (s->option_columns.count > 0)
-        rc = copy_columns(&s->columns, &s->option_columns);
-    else
-        rc = sink_columns_from_record(&s->columns, record);
+    rc = copy_columns(&s->columns, &s->option_columns);
     if (rc < 0) {
         rc = agora_error_set(err, rc, "out of memory");
-        goto cleanup;
-    }
-    if (s->columns.count == 0) {
-        rc = agora_error_set(err, AGORA_EDB, "sqlite sink: the first record "
-                             "for table \"%s\" in %s has no keys, so there are "
-                             "no columns to insert; set the `columns` option",
-                             s->table, s->path);
         goto cleanup;
     }
 
@@ -278,6 +283,175 @@ static int setup_table(sqlite_sink *s, const agora_value *record,
 cleanup:
     sink_columns_clear(&existing);
     return rc;
+}
+
+/* Returns the index of the column named like name (ASCII case ignored), or -1. */
+static long find_column_nocase(const sink_columns *cols, const char *name,
+                               size_t len)
+{
+    for (size_t i = 0; i < cols->count; i++)
+        if (strlen(cols->names[i]) == len &&
+            strncasecmp(cols->names[i], name, len) == 0)
+            return (long)i;
+    return -1;
+}
+
+static bool key_has_nul(const agora_string *key)
+{
+    return memchr(key->ptr, '\0', key->len) != NULL;
+}
+
+/*
+ * Checks the keys of record that are not yet insert columns, without changing
+ * anything. Returns a per-record error message, or NULL when all of them can
+ * become columns.
+ */
+static const char *check_new_keys(const sqlite_sink *s,
+                                  const agora_value *record, agora_arena *arena)
+{
+    const agora_member *members = record->u.object.members;
+
+    for (size_t m = 0; m < record->u.object.len; m++) {
+        const agora_string *key = &members[m].key;
+        long same;
+
+        if (sink_columns_contain(&s->columns, key->ptr, key->len))
+            continue;
+        if (key_has_nul(key))
+            return sink_record_error(
+                arena, "sqlite sink: the record has a key with a NUL byte, "
+                "which cannot name a column of table \"%s\"; rename the field",
+                s->table);
+        same = find_column_nocase(&s->columns, key->ptr, key->len);
+        if (same >= 0)
+            return sink_record_error(
+                arena, "sqlite sink: field '%.*s' and column '%s' of table "
+                "\"%s\" differ only in letter case, which SQLite treats as the "
+                "same column; rename the field", (int)key->len, key->ptr,
+                s->columns.names[same], s->table);
+        for (size_t e = 0; e < m; e++) {
+            const agora_string *earlier = &members[e].key;
+
+            if (earlier->len == key->len &&
+                memcmp(earlier->ptr, key->ptr, key->len) != 0 &&
+                strncasecmp(earlier->ptr, key->ptr, key->len) == 0)
+                return sink_record_error(
+                    arena, "sqlite sink: fields '%.*s' and '%.*s' differ only "
+                    "in letter case, which SQLite treats as the same column of "
+                    "table \"%s\"; rename one of them", (int)earlier->len,
+                    earlier->ptr, (int)key->len, key->ptr, s->table);
+        }
+    }
+    return NULL;
+}
+
+static int add_table_column(sqlite_sink *s, const char *name,
+                            const agora_value *value, agora_error *err)
+{
+    agora_buf *sql = &s->scratch;
+    int rc;
+
+    sql->len = 0;
+    rc = agora_buf_appendz(sql, "ALTER TABLE main.");
+    if (rc == 0)
+        rc = append_identifier(sql, s->table);
+    if (rc == 0)
+        rc = agora_buf_appendz(sql, " ADD COLUMN ");
+    if (rc == 0)
+        rc = append_identifier(sql, name);
+    if (rc == 0)
+        rc = agora_buf_appendz(sql, declared_type(value));
+    if (rc < 0)
+        return agora_error_set(err, rc, "out of memory");
+    if (sqlite3_exec(s->db, sql->data, NULL, NULL, NULL) != SQLITE_OK)
+        return agora_error_set(err, AGORA_EDB, "sqlite sink: adding column "
+                               "\"%s\" to table \"%s\" in %s failed: %s",
+                               name, s->table, s->path, sqlite3_errmsg(s->db));
+    return 0;
+}
+
+/*
+ * Makes every key of record an insert column (without the `columns` option):
+ * creates the table from the first record, adds the columns the table lacks
+ * and drops the prepared insert when the column list grew. Returns 0, 1 with
+ * *record_error set for a record that cannot be stored, or a negative code
+ * that fails the batch.
+ */
+static int sync_record_columns(sqlite_sink *s, const agora_value *record,
+                               agora_arena *arena, const char **record_error,
+                               agora_error *err)
+{
+    const agora_member *members = record->u.object.members;
+    size_t n = record->u.object.len;
+    size_t matched = 0, columns_before = s->columns.count;
+    bool create = s->table_columns.count == 0;
+    int rc;
+
+    /* Nothing to do when every key is an insert column. */
+    for (size_t c = 0; c < s->columns.count; c++)
+        if (agora_object_getz(record, s->columns.names[c]) != NULL)
+            matched++;
+    if (matched == n && !(create && n == 0))
+        return 0;
+
+    if (create && n == 0) {
+        *record_error = sink_record_error(
+            arena, "sqlite sink: the record has no fields, so table \"%s\" "
+            "cannot be created from it; send a record with fields first or "
+            "set the `columns` option", s->table);
+        return 1;
+    }
+    *record_error = check_new_keys(s, record, arena);
+    if (*record_error != NULL)
+        return 1;
+
+    for (size_t m = 0; m < n; m++) {
+        const agora_string *key = &members[m].key;
+        bool in_table;
+
+        if (sink_columns_contain(&s->columns, key->ptr, key->len))
+            continue; /* a repeated key */
+        in_table = find_column_nocase(&s->table_columns, key->ptr, key->len) >= 0;
+        if (sink_columns_add(&s->columns, key->ptr, key->len) < 0)
+            return agora_error_set(err, AGORA_ENOMEM, "out of memory");
+        if (create || in_table)
+            continue;
+        rc = add_table_column(s, s->columns.names[s->columns.count - 1],
+                              members[m].value, err);
+        if (rc == 0 && sink_columns_add(&s->table_columns, key->ptr, key->len) < 0)
+            rc = agora_error_set(err, AGORA_ENOMEM, "out of memory");
+        if (rc < 0)
+            return rc;
+    }
+
+    if (create) {
+        rc = create_table(s, record, err);
+        if (rc == 0)
+            rc = copy_columns(&s->table_columns, &s->columns) < 0
+                     ? agora_error_set(err, AGORA_ENOMEM, "out of memory")
+                     : 0;
+        if (rc < 0)
+            return rc;
+    }
+    if (s->columns.count != columns_before) {
+        sqlite3_finalize(s->insert);
+        s->insert = NULL;
+    }
+    return 0;
+}
+
+/*
+ * Drops the cached schema and insert after a rolled-back batch, which may
+ * have undone a CREATE TABLE or ADD COLUMN of its own. The next batch reads
+ * the table again.
+ */
+static void forget_schema(sqlite_sink *s)
+{
+    sqlite3_finalize(s->insert);
+    s->insert = NULL;
+    sink_columns_clear(&s->columns);
+    sink_columns_clear(&s->table_columns);
+    s->table_known = false;
 }
 
 static int sqlite_open(void *state, agora_error *err)
@@ -335,7 +509,7 @@ static int sqlite_open(void *state, agora_error *err)
     }
 
     if (s->option_columns.count > 0)
-        rc = setup_table(s, NULL, err);
+        rc = setup_selected_columns(s, NULL, err);
 
 cleanup:
     sink_columns_clear(&existing);
@@ -380,6 +554,55 @@ static int bind_value(sqlite_sink *s, int index, const agora_value *value)
     return sqlite3_bind_null(s->insert, index);
 }
 
+/* Binds the value of every insert column; *matched counts the keys found. */
+static int bind_record(sqlite_sink *s, const agora_value *record,
+                       size_t *matched)
+{
+    int step = SQLITE_OK;
+
+    *matched = 0;
+    for (size_t c = 0; c < s->columns.count && step == SQLITE_OK; c++) {
+        const agora_value *value = agora_object_getz(record, s->columns.names[c]);
+
+        if (value != NULL)
+            (*matched)++;
+        step = bind_value(s, (int)c + 1, value);
+    }
+    return step;
+}
+
+/*
+ * Binds record for the insert without the `columns` option, first adding
+ * the columns its keys need. *step receives the binding's SQLite code.
+ * Returns 0, 1 with *record_error set, or a negative code that fails the
+ * batch.
+ */
+static int bind_all_keys(sqlite_sink *s, const agora_value *record,
+                         agora_arena *arena, const char **record_error,
+                         int *step, agora_error *err)
+{
+    size_t matched;
+    int rc;
+
+    /* Common case: the prepared insert already covers every key. */
+    if (s->insert != NULL) {
+        *step = bind_record(s, record, &matched);
+        if (*step != SQLITE_OK || matched == record->u.object.len)
+            return 0;
+    }
+
+    rc = sync_record_columns(s, record, arena, record_error, err);
+    if (rc != 0)
+        return rc;
+    if (s->insert == NULL) {
+        rc = prepare_insert(s, err);
+        if (rc < 0)
+            return rc;
+    }
+    *step = bind_record(s, record, &matched);
+    return 0;
+}
+
 /* True for errors that concern one record, not the database as a whole. */
 static bool is_record_error(int code)
 {
@@ -410,26 +633,45 @@ static int sqlite_write_batch(void *state, agora_value *const *records,
     if (rc < 0)
         return rc;
 
+    /* Read inside the transaction, so no other connection changes the table
+     * between this read and the inserts.
+     * NOTE: later batches trust this cache. If another connection adds a
+     * column the sink then adds too, the ALTER fails that batch, and the
+     * rollback clears the cache for the next one. */
+    if (s->option_columns.count == 0 && !s->table_known) {
+        rc = read_table_columns(s, &s->table_columns, err);
+        if (rc < 0)
+            goto rollback;
+        s->table_known = true;
+    }
+
     for (size_t i = 0; i < n; i++) {
         const agora_value *record = records[i];
         int step = SQLITE_OK;
 
         results[i].error = NULL;
+        rc = 0;
         if (record->type != AGORA_OBJECT) {
             results[i].error = sink_record_error(
                 arena, "sqlite sink: record is a %s, not an object; only "
                 "objects map to table columns", agora_type_name(record->type));
             continue;
         }
-        if (s->insert == NULL) {
-            rc = setup_table(s, record, err);
-            if (rc < 0)
-                goto rollback;
-        }
+        if (s->option_columns.count > 0) {
+            size_t matched;
 
-        for (size_t c = 0; c < s->columns.count && step == SQLITE_OK; c++)
-            step = bind_value(s, (int)c + 1,
-                              agora_object_getz(record, s->columns.names[c]));
+            if (s->insert == NULL)
+                rc = setup_selected_columns(s, record, err);
+            if (rc == 0)
+                step = bind_record(s, record, &matched);
+        } else {
+            rc = bind_all_keys(s, record, arena, &results[i].error, &step, err);
+            if (rc == 1)
+                continue;
+        }
+        if (rc < 0)
+            goto rollback;
+
         if (step == SQLITE_OK)
             step = sqlite3_step(s->insert);
         if (step == SQLITE_DONE) {
@@ -448,10 +690,12 @@ static int sqlite_write_batch(void *state, agora_value *const *records,
 
         /* A conflict clause of ROLLBACK ends the whole transaction, taking
          * the earlier records of the batch with it. */
-        if (sqlite3_get_autocommit(s->db))
+        if (sqlite3_get_autocommit(s->db)) {
+            forget_schema(s);
             return agora_error_set(err, AGORA_EDB, "sqlite sink: a conflict "
                                    "in %s rolled back the whole batch: %s",
                                    s->path, results[i].error);
+        }
     }
 
     rc = exec_sql(s, "COMMIT", "committing the batch", err);
@@ -462,6 +706,7 @@ static int sqlite_write_batch(void *state, agora_value *const *records,
 rollback:
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    forget_schema(s);
     return rc;
 }
 
@@ -483,7 +728,7 @@ static void sqlite_close(void *state)
         sqlite3_close(s->db);
         s->db = NULL;
     }
-    sink_columns_clear(&s->columns);
+    forget_schema(s);
 }
 
 static void sqlite_destroy(agora_sink *self)
@@ -593,12 +838,15 @@ static const agora_option_spec sqlite_options[] = {
      "missing parent directories are created"},
     {"table", AGORA_OPT_STRING, true, NULL,
      "table to insert into, created from the first record when missing"},
-    {"columns", AGORA_OPT_STRING_ARRAY, false, "keys of the first record",
-     "columns to insert; record keys not listed are not stored and listed "
-     "keys a record lacks are NULL"},
+    {"columns", AGORA_OPT_STRING_ARRAY, false, "every record key",
+     "columns to insert. The list is a deliberate selection: record keys not "
+     "listed are ignored (not stored), and listed keys a record lacks are "
+     "NULL. Without this option every record key is stored, and a key that is "
+     "not yet a column of the table is added with ALTER TABLE ADD COLUMN"},
     {"mode", AGORA_OPT_STRING, false, "append",
-     "\"append\" keeps existing rows, \"replace\" deletes them when the sink "
-     "opens"},
+     "\"append\" (the default) keeps the rows already in the table, so a "
+     "scheduled pipeline in this mode adds its rows again on every run. "
+     "\"replace\" empties the table when the sink opens"},
     {"busy_timeout_ms", AGORA_OPT_INT, false, "5000",
      "milliseconds to wait for another connection's lock before failing"},
     {NULL, 0, false, NULL, NULL}};

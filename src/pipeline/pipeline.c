@@ -338,8 +338,6 @@ typedef struct run_state {
     agora_value **survivors; /* records handed to the sinks */
     agora_value **survivor_originals;
     agora_record_result *results;
-    const char **sink_error;  /* first sink error per survivor, NULL = written */
-    const char **sink_name;
     bool dlq_open_txn;
     uint64_t errors_logged; /* per-record errors logged without a DLQ */
 } run_state;
@@ -497,20 +495,21 @@ static int run_middlewares(run_state *rs, size_t n, agora_error *err)
     return 0;
 }
 
-/* Writes the survivors to every sink and settles each record's outcome. */
+/*
+ * Writes the survivors to every sink and settles each record's outcome. A
+ * record is written when at least one sink accepted it, and errored when
+ * none did. Every rejection by a sink gets its own DLQ row (stage
+ * sink_write, naming that sink), also when another sink accepted the
+ * record, so no sink loses a record silently. Without a DLQ any rejection
+ * ends the run: sinks fail closed.
+ */
 static int run_sinks(run_state *rs, size_t survivors, agora_error *err)
 {
     agora_bound_pipeline *bp = rs->bp;
-
-    for (size_t i = 0; i < survivors; i++) {
-        rs->sink_error[i] = NULL;
-        rs->sink_name[i] = NULL;
-    }
-    /* A record counts as written when at least one sink accepted it. The
-     * alive[] array is no longer needed at this point and is reused. */
+    /* alive[] is no longer needed at this point and is reused. */
     unsigned char *accepted = rs->alive;
-    memset(accepted, 0, survivors);
 
+    memset(accepted, 0, survivors);
     for (size_t s = 0; s < bp->sink_count; s++) {
         agora_sink *sink = bp->sinks[s];
         agora_error sink_err;
@@ -519,20 +518,7 @@ static int run_sinks(run_state *rs, size_t survivors, agora_error *err)
 
         int rc = sink->write_batch(sink->state, rs->survivors, survivors,
                                    rs->results, rs->batch.arena, &sink_err);
-        for (size_t i = 0; i < survivors; i++) {
-            const char *failure = rc < 0 ? sink_err.message : rs->results[i].error;
-            if (failure == NULL) {
-                accepted[i] = 1;
-            } else if (rs->sink_error[i] == NULL) {
-                rs->sink_error[i] = rc < 0 ? agora_arena_strndup(
-                                                 rs->batch.arena, failure,
-                                                 strlen(failure))
-                                           : failure;
-                rs->sink_name[i] = sink->name;
-            }
-        }
         if (rc < 0 && bp->delivery.dlq == NULL) {
-            /* Sinks fail closed: with no DLQ a failed write ends the run. */
             agora_error_set(err, rc, "sink '%s' failed: %s", sink->name,
                             sink_err.message);
             return rc;
@@ -543,34 +529,40 @@ static int run_sinks(run_state *rs, size_t survivors, agora_error *err)
                         "sink '%s' failed a batch of %zu records, sending them "
                         "to the dlq: %s",
                         sink->name, survivors, sink_err.message);
+
+        for (size_t i = 0; i < survivors; i++) {
+            const char *failure = rc < 0 ? sink_err.message : rs->results[i].error;
+            if (failure == NULL) {
+                accepted[i] = 1;
+                continue;
+            }
+            if (bp->delivery.dlq == NULL) {
+                agora_error_set(err, AGORA_ESINK,
+                                "sink '%s' rejected a record and the pipeline "
+                                "has no dlq: %s",
+                                sink->name, failure);
+                return AGORA_ESINK;
+            }
+            agora_dlq_entry entry = {
+                .stage = AGORA_STAGE_SINK_WRITE,
+                .error_type = "SinkError",
+                .error_message = failure,
+                .record = rs->survivors[i],
+                .original_record = rs->survivor_originals[i],
+                .processed_record = rs->survivors[i],
+                .sink = sink->name,
+            };
+            int dlq_rc = dead_letter(rs, &entry, err);
+            if (dlq_rc != 0)
+                return dlq_rc;
+        }
     }
 
     for (size_t i = 0; i < survivors; i++) {
-        if (accepted[i]) {
+        if (accepted[i])
             rs->summary->records_written++;
-            continue;
-        }
-        if (bp->delivery.dlq == NULL) {
-            agora_error_set(err, AGORA_ESINK,
-                            "sink '%s' rejected a record and the pipeline has "
-                            "no dlq: %s",
-                            rs->sink_name[i] ? rs->sink_name[i] : "?",
-                            rs->sink_error[i] ? rs->sink_error[i] : "unknown error");
-            return AGORA_ESINK;
-        }
-        rs->summary->records_errored++;
-        agora_dlq_entry entry = {
-            .stage = AGORA_STAGE_SINK_WRITE,
-            .error_type = "SinkError",
-            .error_message = rs->sink_error[i] ? rs->sink_error[i] : "sink write failed",
-            .record = rs->survivors[i],
-            .original_record = rs->survivor_originals[i],
-            .processed_record = rs->survivors[i],
-            .sink = rs->sink_name[i],
-        };
-        int rc = dead_letter(rs, &entry, err);
-        if (rc != 0)
-            return rc;
+        else
+            rs->summary->records_errored++;
     }
 
     for (size_t s = 0; s < bp->sink_count; s++) {
@@ -648,12 +640,10 @@ static int alloc_run_state(run_state *rs, size_t batch_size)
     rs->survivors = calloc(batch_size, sizeof(agora_value *));
     rs->survivor_originals = calloc(batch_size, sizeof(agora_value *));
     rs->results = calloc(batch_size, sizeof(agora_record_result));
-    rs->sink_error = calloc(batch_size, sizeof(char *));
-    rs->sink_name = calloc(batch_size, sizeof(char *));
     if (rs->batch.arena == NULL || rs->batch.records == NULL ||
         rs->current == NULL || rs->original == NULL || rs->alive == NULL ||
         rs->survivors == NULL || rs->survivor_originals == NULL ||
-        rs->results == NULL || rs->sink_error == NULL || rs->sink_name == NULL)
+        rs->results == NULL)
         return AGORA_ENOMEM;
     return 0;
 }
@@ -669,8 +659,6 @@ static void free_run_state(run_state *rs)
     free(rs->survivors);
     free(rs->survivor_originals);
     free(rs->results);
-    free(rs->sink_error);
-    free(rs->sink_name);
 }
 
 /* Streams the open source through the pipeline until it ends. */

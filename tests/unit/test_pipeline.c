@@ -256,6 +256,7 @@ typedef struct fixture {
     char dlq_path[128];
     char events[2048];
     test_sink sink;
+    test_sink second;
 } fixture;
 
 static int setup(void **state)
@@ -267,6 +268,8 @@ static int setup(void **state)
     snprintf(f->dlq_path, sizeof(f->dlq_path), "%s/dlq.db", f->dir);
     f->sink.label = "collect";
     f->sink.events = f->events;
+    f->second.label = "second";
+    f->second.events = f->events;
     *state = f;
     return 0;
 }
@@ -426,6 +429,54 @@ static void pipeline_sink_failure_with_dlq_keeps_records(void **state)
                                      "SELECT count(*), min(stage), min(error_message) "
                                      "FROM dlq_records"),
                         "10|sink_write|device full");
+}
+
+static void pipeline_partial_sink_reject_goes_to_dlq(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    /* "second" rejects ids 0 and 4 of 0..7; "collect" accepts all, so every
+     * record counts as written, and the two rejections still reach the DLQ. */
+    f->second.reject_multiple = 4;
+    agora_pipeline *p = agora_pipeline_new(int_source_new(8, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->second));
+    agora_bound_pipeline *bp = build(p, f, true, 8);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_written, 8);
+    assert_int_equal(summary.records_errored, 0);
+    assert_int_equal(f->sink.count, 8);
+    assert_int_equal(f->second.count, 6);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+    assert_string_equal(sqlite_query(f->dlq_path,
+                                     "SELECT group_concat(sink || ':' || "
+                                     "json_extract(record, '$.id'), ' ') FROM "
+                                     "dlq_records"),
+                        "second:0 second:4");
+}
+
+static void pipeline_partial_reject_without_dlq_fails(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    f->second.reject_multiple = 4;
+    agora_pipeline *p = agora_pipeline_new(int_source_new(8, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->second));
+    agora_bound_pipeline *bp = build(p, f, false, 8);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err),
+                     AGORA_ESINK);
+    assert_non_null(strstr(err.message, "sink 'second' rejected a record"));
+    assert_non_null(strstr(err.message, "value out of range"));
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
 }
 
 static void pipeline_bad_source_record_to_dlq(void **state)
@@ -593,6 +644,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(pipeline_sink_rejects_go_to_dlq, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_sink_failure_without_dlq_fails_run, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_sink_failure_with_dlq_keeps_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_partial_sink_reject_goes_to_dlq, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_partial_reject_without_dlq_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_bad_source_record_to_dlq, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_max_records_stops_early, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_cancel_stops_before_reading, setup, teardown),

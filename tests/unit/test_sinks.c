@@ -455,7 +455,7 @@ static void sinks_csv_quotes_and_formats_fields(void **state)
               "[{\"id\":1,\"name\":\"Ann, Jr.\",\"note\":\"say \\\"hi\\\"\","
               "  \"score\":2.5,\"ok\":true,\"tags\":[\"a\",1],\"none\":null},"
               " {\"id\":2,\"name\":\"line\\nbreak\",\"score\":-0.125,"
-              "  \"ok\":false,\"tags\":{\"k\":null},\"extra\":\"not a column\"},"
+              "  \"ok\":false,\"tags\":{\"k\":null}},"
               " {\"name\":\"cr\\rhere\",\"id\":3}]");
 
     text = read_file(path_in(fx, "out.csv"));
@@ -571,7 +571,7 @@ static void sinks_csv_append_follows_existing_header(void **state)
 
     write_file(path_in(fx, "out.csv"), "b,\"x,y\",a\n1,,2\n");
     write_all(fx, &agora_sink_csv_type, "{\"path\":\"out.csv\",\"mode\":\"append\"}",
-              "[{\"a\":3,\"b\":4,\"c\":5,\"x,y\":\"q\"}]");
+              "[{\"a\":3,\"b\":4,\"x,y\":\"q\"}]");
 
     text = read_file(path_in(fx, "out.csv"));
     assert_string_equal(text, "b,\"x,y\",a\n1,,2\n4,q,3\n");
@@ -652,6 +652,132 @@ static void sinks_csv_rejects_bad_options(void **state)
         assert_int_equal(err.code, AGORA_ECONFIG);
         assert_string_equal(err.key, bad[i][1]);
     }
+}
+
+/* Without `columns`, a key outside the first record's keys rejects the record. */
+static void sinks_csv_unknown_field_is_record_error(void **state)
+{
+    fixture *fx = *state;
+    agora_sink *sink = create_sink(fx, &agora_sink_csv_type,
+                                   "{\"path\":\"out.csv\"}");
+    agora_record_result results[4];
+    char *text;
+
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink,
+                                      "[{\"a\":1,\"c\":2},"
+                                      " {\"a\":3,\"b\":4,\"c\":5},"
+                                      " {\"c\":6},"
+                                      " {\"b\":7,\"d\":8,\"a\":9}]",
+                                      results),
+                     0);
+    assert_null(results[0].error);
+    assert_non_null(results[1].error);
+    assert_non_null(strstr(results[1].error, "field 'b' is not a column"));
+    assert_non_null(strstr(results[1].error,
+                           "(columns: a, c, taken from the first record)"));
+    assert_non_null(strstr(results[1].error, "`columns` option"));
+    assert_non_null(strstr(results[1].error, "out.csv"));
+    assert_null(results[2].error);
+    assert_non_null(results[3].error);
+    assert_non_null(strstr(results[3].error, "fields 'b', 'd' are not columns"));
+
+    /* The sink keeps working after rejected records. */
+    assert_int_equal(write_json_batch(fx, sink, "[{\"c\":11,\"a\":10}]", results), 0);
+    assert_null(results[0].error);
+    assert_int_equal(sink->flush(sink->state, &fx->err), 0);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+
+    text = read_file(path_in(fx, "out.csv"));
+    assert_string_equal(text, "a,c\n1,2\n,6\n10,11\n");
+    free(text);
+
+    if (!tool_available("python3")) {
+        print_message("python3 not found: skipping the csv module cross-check\n");
+        return;
+    }
+    text = run_command("python3 -c 'import csv,json,sys; "
+                       "print(json.dumps(list(csv.reader(open(sys.argv[1], "
+                       "newline=\"\")))))' '%s'",
+                       path_in(fx, "out.csv"));
+    assert_string_equal(text, "[[\"a\", \"c\"], [\"1\", \"2\"], [\"\", \"6\"], "
+                              "[\"10\", \"11\"]]\n");
+    free(text);
+}
+
+/* With `columns`, keys outside the list are ignored, not errors. */
+static void sinks_csv_columns_option_ignores_extra_keys(void **state)
+{
+    fixture *fx = *state;
+    agora_sink *sink = create_sink(fx, &agora_sink_csv_type,
+                                   "{\"path\":\"out.csv\",\"columns\":[\"a\"]}");
+    agora_record_result results[2];
+    char *text;
+
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink, "[{\"a\":1,\"b\":2},{\"z\":3}]",
+                                      results),
+                     0);
+    assert_null(results[0].error);
+    assert_null(results[1].error);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+
+    text = read_file(path_in(fx, "out.csv"));
+    assert_string_equal(text, "a\n1\n\"\"\n");
+    free(text);
+}
+
+/* Appending follows the file's header row, so other keys reject the record. */
+static void sinks_csv_append_unknown_field_is_record_error(void **state)
+{
+    fixture *fx = *state;
+    agora_sink *sink;
+    agora_record_result results[2];
+    char *text;
+
+    write_file(path_in(fx, "out.csv"), "a,b\n1,2\n");
+    sink = create_sink(fx, &agora_sink_csv_type,
+                       "{\"path\":\"out.csv\",\"mode\":\"append\"}");
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink, "[{\"a\":3,\"z\":4},{\"b\":5}]",
+                                      results),
+                     0);
+    assert_non_null(results[0].error);
+    assert_non_null(strstr(results[0].error, "field 'z' is not a column"));
+    assert_non_null(strstr(results[0].error, "columns: a, b"));
+    assert_non_null(strstr(results[0].error, "header row"));
+    assert_null(results[1].error);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+
+    text = read_file(path_in(fx, "out.csv"));
+    assert_string_equal(text, "a,b\n1,2\n,5\n");
+    free(text);
+}
+
+/* An empty first record cannot fix the columns, so it is rejected instead. */
+static void sinks_csv_empty_first_record_is_record_error(void **state)
+{
+    fixture *fx = *state;
+    agora_sink *sink = create_sink(fx, &agora_sink_csv_type,
+                                   "{\"path\":\"out.csv\"}");
+    agora_record_result results[3];
+    char *text;
+
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink, "[{},{\"a\":1},{}]", results), 0);
+    assert_non_null(results[0].error);
+    assert_non_null(strstr(results[0].error, "no fields"));
+    assert_null(results[1].error);
+    assert_null(results[2].error);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+
+    text = read_file(path_in(fx, "out.csv"));
+    assert_string_equal(text, "a\n1\n\"\"\n");
+    free(text);
 }
 
 /* ---- stdout ------------------------------------------------------------------ */
@@ -744,7 +870,7 @@ static void sinks_sqlite_creates_typed_table(void **state)
               "{\"path\":\"db/out.db\",\"table\":\"items\"}",
               "[{\"id\":1,\"name\":\"a\",\"score\":1.5,\"ok\":true,"
               "  \"tags\":[1,\"x\"],\"meta\":{\"k\":\"v\"},\"unset\":null},"
-              " {\"id\":2,\"name\":\"b\",\"extra\":\"dropped\"},"
+              " {\"id\":2,\"name\":\"b\"},"
               " {\"unset\":7,\"name\":\"it's\",\"id\":3}]");
 
     text = run_command("sqlite3 '%s' \"SELECT name || ':' || type FROM "
@@ -862,17 +988,29 @@ static void sinks_sqlite_quotes_identifiers(void **state)
     free(text);
 }
 
+/* With `columns`, keys outside the list are ignored, not errors. */
 static void sinks_sqlite_columns_option(void **state)
 {
     fixture *fx = *state;
     const char *db = path_in(fx, "out.db");
+    agora_sink *sink;
+    agora_record_result results[2];
     char *text;
 
     if (!need_sqlite3_tool())
         return;
-    write_all(fx, &agora_sink_sqlite_type,
-              "{\"path\":\"out.db\",\"table\":\"t\",\"columns\":[\"b\",\"c\"]}",
-              "[{\"a\":1,\"b\":2.0,\"c\":\"x\"},{\"b\":3}]");
+    sink = create_sink(fx, &agora_sink_sqlite_type,
+                       "{\"path\":\"out.db\",\"table\":\"t\","
+                       " \"columns\":[\"b\",\"c\"]}");
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink,
+                                      "[{\"a\":1,\"b\":2.0,\"c\":\"x\"},{\"b\":3}]",
+                                      results),
+                     0);
+    assert_null(results[0].error);
+    assert_null(results[1].error);
+    sink->close(sink->state);
+    agora_sink_free(sink);
 
     text = run_command("sqlite3 '%s' \"SELECT group_concat(name, ',') FROM "
                        "pragma_table_info('t')\"", db);
@@ -883,28 +1021,242 @@ static void sinks_sqlite_columns_option(void **state)
     free(text);
 }
 
-static void sinks_sqlite_missing_column_fails_batch(void **state)
+/* A column listed in `columns` that the existing table lacks fails the open. */
+static void sinks_sqlite_selected_column_missing_fails(void **state)
 {
     fixture *fx = *state;
     const char *db = path_in(fx, "out.db");
     agora_sink *sink;
-    agora_record_result results[2];
+    char *text;
 
     if (!need_sqlite3_tool())
         return;
     free(run_command("sqlite3 '%s' 'CREATE TABLE t (a INTEGER)'", db));
 
     sink = create_sink(fx, &agora_sink_sqlite_type,
-                       "{\"path\":\"out.db\",\"table\":\"t\"}");
-    assert_int_equal(sink->open(sink->state, &fx->err), 0);
-    assert_int_equal(write_json_batch(fx, sink, "[{\"a\":1,\"zz\":2}]", results),
-                     AGORA_EDB);
+                       "{\"path\":\"out.db\",\"table\":\"t\","
+                       " \"columns\":[\"a\",\"zz\"]}");
+    assert_int_equal(sink->open(sink->state, &fx->err), AGORA_EDB);
     assert_non_null(strstr(fx->err.message, "\"zz\""));
     assert_non_null(strstr(fx->err.message, "out.db"));
     sink->close(sink->state);
     agora_sink_free(sink);
 
-    assert_int_equal(count_rows(db, "t"), 0);
+    /* The selection is deliberate, so the table is not extended. */
+    text = run_command("sqlite3 '%s' \"SELECT group_concat(name, ',') FROM "
+                       "pragma_table_info('t')\"", db);
+    assert_string_equal(text, "a\n");
+    free(text);
+}
+
+/* Without `columns`, each new key becomes a column typed by its first value. */
+static void sinks_sqlite_adds_columns_for_new_keys(void **state)
+{
+    fixture *fx = *state;
+    const char *db = path_in(fx, "out.db");
+    agora_sink *sink;
+    agora_record_result results[3];
+    char *text;
+
+    if (!need_sqlite3_tool())
+        return;
+    sink = create_sink(fx, &agora_sink_sqlite_type,
+                       "{\"path\":\"out.db\",\"table\":\"t\"}");
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink,
+                                      "[{\"a\":1},{\"a\":2,\"b\":\"x\"},"
+                                      " {\"c\":1.5,\"a\":3}]",
+                                      results),
+                     0);
+    assert_null(results[0].error);
+    assert_null(results[1].error);
+    assert_null(results[2].error);
+    assert_int_equal(write_json_batch(fx, sink,
+                                      "[{\"d\":null,\"e\":true},{\"d\":[1]}]",
+                                      results),
+                     0);
+    assert_null(results[0].error);
+    assert_null(results[1].error);
+    assert_int_equal(write_json_batch(fx, sink, "[{\"e\":false,\"a\":4}]", results),
+                     0);
+    assert_null(results[0].error);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+
+    text = run_command("sqlite3 '%s' \"SELECT name || ':' || type FROM "
+                       "pragma_table_info('t')\"", db);
+    assert_string_equal(text, "a:INTEGER\nb:TEXT\nc:REAL\nd:\ne:INTEGER\n");
+    free(text);
+    text = run_command("sqlite3 '%s' 'SELECT quote(a), quote(b), quote(c), "
+                       "quote(d), quote(e) FROM t ORDER BY rowid'", db);
+    assert_string_equal(text, "1|NULL|NULL|NULL|NULL\n"
+                              "2|'x'|NULL|NULL|NULL\n"
+                              "3|NULL|1.5|NULL|NULL\n"
+                              "NULL|NULL|NULL|NULL|1\n"
+                              "NULL|NULL|NULL|'[1]'|NULL\n"
+                              "4|NULL|NULL|NULL|0\n");
+    free(text);
+}
+
+/* A table that exists at open is read with table_info and extended. */
+static void sinks_sqlite_extends_existing_table(void **state)
+{
+    fixture *fx = *state;
+    const char *db = path_in(fx, "out.db");
+    char *text;
+
+    if (!need_sqlite3_tool())
+        return;
+    free(run_command("sqlite3 '%s' 'CREATE TABLE t (id INTEGER PRIMARY KEY, "
+                     "Name TEXT); INSERT INTO t VALUES (1, \"old\")'", db));
+
+    /* "name" is the existing column "Name": SQLite ignores ASCII case. */
+    write_all(fx, &agora_sink_sqlite_type,
+              "{\"path\":\"out.db\",\"table\":\"t\",\"mode\":\"append\"}",
+              "[{\"id\":2,\"name\":\"n2\",\"score\":9},"
+              " {\"id\":3,\"tags\":[\"x\"]}]");
+
+    text = run_command("sqlite3 '%s' \"SELECT name || ':' || type FROM "
+                       "pragma_table_info('t')\"", db);
+    assert_string_equal(text, "id:INTEGER\nName:TEXT\nscore:INTEGER\ntags:TEXT\n");
+    free(text);
+    text = run_command("sqlite3 '%s' 'SELECT id, quote(Name), quote(score), "
+                       "quote(tags) FROM t ORDER BY id'", db);
+    assert_string_equal(text, "1|'old'|NULL|NULL\n"
+                              "2|'n2'|9|NULL\n"
+                              "3|NULL|NULL|'[\"x\"]'\n");
+    free(text);
+
+    /* Mode replace empties the table at open and extends it the same way. */
+    write_all(fx, &agora_sink_sqlite_type,
+              "{\"path\":\"out.db\",\"table\":\"t\",\"mode\":\"replace\"}",
+              "[{\"id\":7,\"extra\":1.5}]");
+    text = run_command("sqlite3 '%s' \"SELECT group_concat(name || ':' || type, "
+                       "',') FROM pragma_table_info('t')\"", db);
+    assert_string_equal(text, "id:INTEGER,Name:TEXT,score:INTEGER,tags:TEXT,"
+                              "extra:REAL\n");
+    free(text);
+    text = run_command("sqlite3 '%s' 'SELECT id, quote(Name), quote(score), "
+                       "quote(tags), quote(extra) FROM t'", db);
+    assert_string_equal(text, "7|NULL|NULL|NULL|1.5\n");
+    free(text);
+}
+
+/* Keys that SQLite would take for the same column reject the record. */
+static void sinks_sqlite_case_conflict_is_record_error(void **state)
+{
+    fixture *fx = *state;
+    const char *db = path_in(fx, "out.db");
+    agora_sink *sink;
+    agora_record_result results[4];
+    char *text;
+
+    if (!need_sqlite3_tool())
+        return;
+    sink = create_sink(fx, &agora_sink_sqlite_type,
+                       "{\"path\":\"out.db\",\"table\":\"t\"}");
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink,
+                                      "[{\"a\":1},{\"A\":2},{\"b\":1,\"B\":2},"
+                                      " {\"b\":3}]",
+                                      results),
+                     0);
+    assert_null(results[0].error);
+    assert_non_null(results[1].error);
+    assert_non_null(strstr(results[1].error, "field 'A' and column 'a'"));
+    assert_non_null(strstr(results[1].error, "letter case"));
+    assert_non_null(results[2].error);
+    assert_non_null(strstr(results[2].error, "fields 'b' and 'B'"));
+    assert_null(results[3].error);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+
+    text = run_command("sqlite3 '%s' \"SELECT group_concat(name, ',') FROM "
+                       "pragma_table_info('t')\"", db);
+    assert_string_equal(text, "a,b\n");
+    free(text);
+    text = run_command("sqlite3 '%s' 'SELECT quote(a), quote(b) FROM t "
+                       "ORDER BY rowid'", db);
+    assert_string_equal(text, "1|NULL\nNULL|3\n");
+    free(text);
+}
+
+/* A rolled-back batch takes its new column with it; the next batch re-adds it. */
+static void sinks_sqlite_rollback_undoes_new_column(void **state)
+{
+    fixture *fx = *state;
+    const char *db = path_in(fx, "out.db");
+    agora_sink *sink;
+    agora_record_result results[2];
+    char *text;
+
+    if (!need_sqlite3_tool())
+        return;
+    free(run_command("sqlite3 '%s' 'CREATE TABLE t (id INTEGER PRIMARY KEY "
+                     "ON CONFLICT ROLLBACK)'", db));
+
+    sink = create_sink(fx, &agora_sink_sqlite_type,
+                       "{\"path\":\"out.db\",\"table\":\"t\"}");
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink, "[{\"id\":1,\"x\":\"a\"},{\"id\":1}]",
+                                      results),
+                     AGORA_EDB);
+    text = run_command("sqlite3 '%s' \"SELECT group_concat(name, ',') FROM "
+                       "pragma_table_info('t')\"", db);
+    assert_string_equal(text, "id\n");
+    free(text);
+
+    assert_int_equal(write_json_batch(fx, sink, "[{\"id\":2,\"x\":\"b\"}]", results),
+                     0);
+    assert_null(results[0].error);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+
+    text = run_command("sqlite3 '%s' \"SELECT group_concat(name, ',') FROM "
+                       "pragma_table_info('t')\"", db);
+    assert_string_equal(text, "id,x\n");
+    free(text);
+    text = run_command("sqlite3 '%s' 'SELECT id, x FROM t'", db);
+    assert_string_equal(text, "2|b\n");
+    free(text);
+}
+
+/*
+ * An empty record cannot create a table, but into an existing table it is a
+ * row of column defaults.
+ */
+static void sinks_sqlite_empty_record(void **state)
+{
+    fixture *fx = *state;
+    const char *db = path_in(fx, "out.db");
+    agora_sink *sink;
+    agora_record_result results[3];
+    char *text;
+
+    if (!need_sqlite3_tool())
+        return;
+    sink = create_sink(fx, &agora_sink_sqlite_type,
+                       "{\"path\":\"out.db\",\"table\":\"t\"}");
+    assert_int_equal(sink->open(sink->state, &fx->err), 0);
+    assert_int_equal(write_json_batch(fx, sink, "[{},{\"a\":1},{}]", results), 0);
+    assert_non_null(results[0].error);
+    assert_non_null(strstr(results[0].error, "no fields"));
+    assert_null(results[1].error);
+    assert_null(results[2].error);
+    sink->close(sink->state);
+    agora_sink_free(sink);
+
+    text = run_command("sqlite3 '%s' 'SELECT quote(a) FROM t ORDER BY rowid'", db);
+    assert_string_equal(text, "1\nNULL\n");
+    free(text);
+
+    free(run_command("sqlite3 '%s' \"CREATE TABLE d (a, b DEFAULT 'dflt')\"", db));
+    write_all(fx, &agora_sink_sqlite_type, "{\"path\":\"out.db\",\"table\":\"d\"}",
+              "[{},{\"a\":5},{}]");
+    text = run_command("sqlite3 '%s' 'SELECT quote(a), quote(b) FROM d "
+                       "ORDER BY rowid'", db);
+    assert_string_equal(text, "NULL|'dflt'\n5|'dflt'\nNULL|'dflt'\n");
+    free(text);
 }
 
 /* A conflict clause of ROLLBACK undoes the whole batch, so the batch fails. */
@@ -1032,6 +1384,33 @@ static void sinks_option_tables_terminated(void **state)
     }
 }
 
+static const char *option_help(const agora_component_type *type,
+                               const char *key)
+{
+    for (size_t i = 0; type->options[i].key != NULL; i++)
+        if (strcmp(type->options[i].key, key) == 0)
+            return type->options[i].help;
+    fail_msg("%s sink has no option %s", type->type, key);
+    return NULL;
+}
+
+/* The help texts state the defaults and what `columns` does to other keys. */
+static void sinks_option_help_states_behaviour(void **state)
+{
+    assert_non_null(strstr(option_help(&agora_sink_csv_type, "mode"),
+                           "\"overwrite\" (the default)"));
+    assert_non_null(strstr(option_help(&agora_sink_csv_type, "columns"),
+                           "keys not listed are ignored"));
+    assert_non_null(strstr(option_help(&agora_sink_sqlite_type, "mode"),
+                           "\"append\" (the default)"));
+    assert_non_null(strstr(option_help(&agora_sink_sqlite_type, "mode"),
+                           "again on every run"));
+    assert_non_null(strstr(option_help(&agora_sink_sqlite_type, "mode"),
+                           "\"replace\" empties the table"));
+    assert_non_null(strstr(option_help(&agora_sink_sqlite_type, "columns"),
+                           "keys not listed are ignored"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1056,6 +1435,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(sinks_csv_header_without_records, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_csv_single_empty_field_quoted, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_csv_rejects_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_csv_unknown_field_is_record_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_csv_columns_option_ignores_extra_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_csv_append_unknown_field_is_record_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_csv_empty_first_record_is_record_error, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_stdout_writes_json_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_stdout_rejects_unknown_format, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_creates_typed_table, setup, teardown),
@@ -1064,12 +1447,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(sinks_sqlite_append_and_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_quotes_identifiers, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_columns_option, setup, teardown),
-        cmocka_unit_test_setup_teardown(sinks_sqlite_missing_column_fails_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_sqlite_selected_column_missing_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_sqlite_adds_columns_for_new_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_sqlite_extends_existing_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_sqlite_case_conflict_is_record_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_sqlite_rollback_undoes_new_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(sinks_sqlite_empty_record, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_rollback_conflict_fails_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_locked_database_fails_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_unwritable_path_fails_open, setup, teardown),
         cmocka_unit_test_setup_teardown(sinks_sqlite_rejects_bad_options, setup, teardown),
         cmocka_unit_test(sinks_option_tables_terminated),
+        cmocka_unit_test(sinks_option_help_states_behaviour),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
