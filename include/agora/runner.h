@@ -32,15 +32,51 @@ typedef enum agora_schedule_mode {
 } agora_schedule_mode;
 
 #define AGORA_CRON_EXPRESSION_MAX 128
+#define AGORA_TIMEZONE_MAX 64
 
 typedef struct agora_schedule {
     agora_schedule_mode mode;
     double interval_seconds; /* every: > 0 */
-    char expression[AGORA_CRON_EXPRESSION_MAX]; /* cron */
+    char expression[AGORA_CRON_EXPRESSION_MAX]; /* cron: five fields */
+    char timezone[AGORA_TIMEZONE_MAX]; /* cron: IANA name, empty = UTC */
 } agora_schedule;
 
 /* Returns an `every` schedule; fills err when seconds <= 0. */
 int agora_schedule_every(agora_schedule *out, double seconds, agora_error *err);
+
+/*
+ * Fills a cron schedule after checking expression (and tz_name, NULL or ""
+ * for UTC) with agora_cron_parse. Returns 0, or AGORA_EINVAL with err naming
+ * the field and value at fault.
+ */
+int agora_schedule_cron(agora_schedule *out, const char *expression,
+                        const char *tz_name, agora_error *err);
+
+/* ---- Cron -------------------------------------------------------------- */
+
+typedef struct agora_cron agora_cron;
+
+/*
+ * Parses a five-field cron expression ("minute hour day-of-month month
+ * day-of-week") with the Vixie cron/croniter rules: '*', lists, ranges,
+ * steps ("*" + "/n", "a-b/n"), month and weekday names (jan..dec, sun..sat),
+ * 0 and 7 both Sunday, and when both day fields are restricted a day matches
+ * if either does. tz_name is an IANA zone name read from the system tz
+ * database (NULL or "" = UTC). Returns NULL with err naming the field and
+ * value at fault, also for expressions that can never fire ("0 0 30 2 *").
+ * Free with agora_cron_free.
+ */
+agora_cron *agora_cron_parse(const char *expression, const char *tz_name,
+                             agora_error *err);
+
+void agora_cron_free(agora_cron *cron);
+
+/*
+ * Computes the first fire time strictly after `after` (Unix seconds). Returns
+ * 0 and stores it in *next, or a negative code with err filled.
+ */
+int agora_cron_next(const agora_cron *cron, int64_t after, int64_t *next,
+                    agora_error *err);
 agora_schedule agora_schedule_once(void);
 agora_schedule agora_schedule_continuous(void);
 
