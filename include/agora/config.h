@@ -69,6 +69,13 @@ typedef agora_sink *(*agora_sink_factory)(const agora_value *options,
                                           const agora_component_context *ctx,
                                           agora_error *err);
 
+/*
+ * A component type. The built-in ones are in the registry; a shared object
+ * can export one as `const agora_component_type my_type = {...};` for
+ * `{ import = "path/lib.so:my_type", ...options }` in pipelines.toml. Its
+ * kind must match where it is used, the factory of that kind must be set,
+ * and the loader checks options against `options` as for a built-in type.
+ */
 typedef struct agora_component_type {
     agora_component_kind kind;
     const char *type;    /* value of the `type` key */
@@ -129,10 +136,20 @@ typedef struct agora_worker_config {
     double graceful_shutdown_timeout; /* seconds */
 } agora_worker_config;
 
-/* Loads and checks path. Returns NULL with err filled. Free with agora_config_free. */
+/*
+ * Loads and checks path, loading the shared objects of `import` components.
+ * Returns NULL with err filled (AGORA_ECONFIG, message with file:line:column).
+ * Free with agora_config_free.
+ */
 agora_config *agora_config_load(const char *path, agora_error *err);
+
+/*
+ * Frees cfg and unloads its imported shared objects, so every bound pipeline
+ * built from it must be freed first. Accepts NULL.
+ */
 void agora_config_free(agora_config *cfg);
 
+/* The accessors below return pointers into cfg, valid until agora_config_free. */
 const char *agora_config_path(const agora_config *cfg);
 const agora_worker_config *agora_config_worker(const agora_config *cfg);
 size_t agora_config_pipeline_count(const agora_config *cfg);
@@ -160,7 +177,8 @@ int agora_config_pipeline_schedule_options(const agora_config *cfg,
 
 /*
  * Builds a fresh bound pipeline (source, middlewares, sinks, DLQ) for one
- * run of pipeline index. Returns NULL with err filled.
+ * run of pipeline index. Returns NULL with err filled. The caller owns the
+ * result and frees it before cfg.
  */
 agora_bound_pipeline *agora_config_build_pipeline(const agora_config *cfg,
                                                   size_t index,

@@ -50,12 +50,19 @@ typedef struct agora_batch {
 /* Appends a record. Returns 0, or AGORA_ELIMIT when the batch is full. */
 int agora_batch_push(agora_batch *batch, agora_value *record);
 
-/* Appends a bad record; raw and error are copied into the batch arena. */
+/*
+ * Appends a bad record; raw and error are copied into the batch arena.
+ * Returns 0, AGORA_ELIMIT when the batch is full or AGORA_ENOMEM.
+ */
 int agora_batch_push_bad(agora_batch *batch, const char *raw, size_t raw_len,
                          const char *error);
 
 /* ---- Components -------------------------------------------------------- */
 
+/*
+ * Every string a component points to (name, error messages it returns) must
+ * stay valid while the component exists: static text, or memory in state.
+ */
 typedef struct agora_source {
     const char *name; /* type name used in logs and DLQ rows, e.g. "jsonl" */
     void *state;
@@ -97,6 +104,7 @@ typedef struct agora_middleware {
     agora_verdict (*process)(void *state, agora_value **record,
                              agora_arena *arena, agora_error *err);
     void (*on_stop)(void *state); /* optional */
+    /* Frees state and the struct itself. */
     void (*destroy)(struct agora_middleware *self);
 } agora_middleware;
 
@@ -106,8 +114,9 @@ typedef struct agora_record_result {
 } agora_record_result;
 
 typedef struct agora_sink {
-    const char *name;
+    const char *name; /* instance name used in logs and DLQ rows */
     void *state;
+    /* Opens the output. Returns 0 or a negative code with err filled. */
     int (*open)(void *state, agora_error *err);
     /*
      * Writes n records in order. Sets results[i].error for each record that
@@ -117,9 +126,11 @@ typedef struct agora_sink {
     int (*write_batch)(void *state, agora_value *const *records, size_t n,
                        agora_record_result *results, agora_arena *arena,
                        agora_error *err);
-    /* Makes written records durable (fflush, COMMIT). */
+    /* Makes written records durable (fflush, COMMIT). Returns 0 or a code. */
     int (*flush)(void *state, agora_error *err);
+    /* Releases the output; must be safe after a failed or missing open. */
     void (*close)(void *state);
+    /* Frees state and the struct itself. */
     void (*destroy)(struct agora_sink *self);
 } agora_sink;
 
@@ -182,18 +193,33 @@ typedef enum agora_dlq_policy {
 typedef struct agora_pipeline agora_pipeline;
 typedef struct agora_bound_pipeline agora_bound_pipeline;
 
-/* Starts a pipeline description owning source. Returns NULL on ENOMEM. */
+/*
+ * Starts a pipeline description owning source. Returns NULL when out of
+ * memory, and the caller then still owns source.
+ */
 agora_pipeline *agora_pipeline_new(agora_source *source);
 
-/* Appends a middleware (ownership moves to the pipeline). Returns 0 or code. */
+/*
+ * Appends a middleware; ownership moves to the pipeline on success only.
+ * Returns 0, AGORA_EINVAL (NULL argument or no process callback) or
+ * AGORA_ENOMEM, and then the caller still owns mw.
+ */
 int agora_pipeline_pipe(agora_pipeline *p, agora_middleware *mw);
 
-/* Predicate middleware: keep the record when pred returns true. */
+/*
+ * Predicate middleware: keep the record when pred returns true. ctx is
+ * passed to pred and not owned: it must outlive the pipeline. name is
+ * copied (NULL = "filter"). Returns 0, AGORA_EINVAL or AGORA_ENOMEM.
+ */
 typedef bool (*agora_predicate)(const agora_value *record, void *ctx);
 int agora_pipeline_filter(agora_pipeline *p, agora_predicate pred, void *ctx,
                           const char *name);
 
-/* Adds a sink; several sinks fan out (each record goes to every sink). */
+/*
+ * Adds a sink; several sinks fan out (each record goes to every sink).
+ * Ownership moves to the pipeline on success only. Returns 0, AGORA_EINVAL
+ * (NULL argument or no write_batch callback) or AGORA_ENOMEM.
+ */
 int agora_pipeline_add_sink(agora_pipeline *p, agora_sink *sink);
 
 typedef struct agora_delivery {
