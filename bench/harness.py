@@ -1,14 +1,21 @@
-"""Benchmark harness: agora against a peer tool on the same input.
+"""Benchmark harness: agora against a peer tool on the same input, and the
+scheduler on its own.
 
-Each scenario builds its input once (under bench/data/), runs agora and the
-peer BENCH_RUNS times each, checks that both outputs hold the same records,
-and reports medians. Peak RSS comes from the kernel's ru_maxrss of the
-finished child process.
+Each throughput scenario builds its input once (under bench/data/), runs
+agora and the peer BENCH_RUNS times each, checks that both outputs hold the
+same records, and reports medians. Peak RSS comes from the kernel's
+ru_maxrss of the finished child process.
+
+The scheduler_1000 scenario compiles bench/scheduler_1000.c against the
+static library of the build and runs it once; that program measures and
+prints its own summary line.
 """
 import argparse
 import json
 import os
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 
@@ -114,7 +121,43 @@ path = "{agora_out}"
     }
 
 
-SCENARIOS = {"jsonl_filter_map": scenario_jsonl_filter_map}
+def scenario_scheduler_1000(args):
+    """Many pipelines on every(interval) in one pool: tick lateness, CPU and
+    RSS. BENCH_SCHEDULER_SECONDS (default 60) and BENCH_SCHEDULER_PIPELINES
+    (default 1000) shorten or shrink it."""
+    build = os.path.dirname(os.path.abspath(args.agora))
+    library = os.path.join(build, "libagora.a")
+    # The program includes internal headers, so the library must match the
+    # sources: bring it up to date (a no-op when it is).
+    subprocess.run(["cmake", "--build", build, "--target", "agora_static"],
+                   check=True, stdout=subprocess.DEVNULL)
+    outdir = os.path.join(args.root, "bench", "out")
+    os.makedirs(outdir, exist_ok=True)
+    binary = os.path.join(outdir, "scheduler_1000")
+    libs = subprocess.run(["pkg-config", "--libs", "libmicrohttpd", "sqlite3", "libpcre2-8"],
+                          check=True, capture_output=True, text=True).stdout.split()
+    subprocess.run(["cc", "-std=c11", "-O2", "-D_GNU_SOURCE",
+                    "-I" + os.path.join(args.root, "include"),
+                    "-I" + os.path.join(args.root, "src"),
+                    os.path.join(args.root, "bench", "scheduler_1000.c"), library,
+                    *libs, "-lcsv", "-lpthread", "-lm", "-ldl", "-o", binary],
+                   check=True)
+    cmd = [binary,
+           "--pipelines", os.environ.get("BENCH_SCHEDULER_PIPELINES", "1000"),
+           "--seconds", os.environ.get("BENCH_SCHEDULER_SECONDS", "60")]
+    print("scheduler_1000: " + " ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
+    result = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    sys.stderr.write(result.stderr)
+    lines = [l for l in result.stdout.splitlines() if l.startswith("scenario=")]
+    if len(lines) != 1:
+        sys.exit(f"scheduler_1000: no summary line in: {result.stdout!r}")
+    return {"line": lines[0]}
+
+
+SCENARIOS = {
+    "jsonl_filter_map": scenario_jsonl_filter_map,
+    "scheduler_1000": scenario_scheduler_1000,
+}
 
 
 def main():
@@ -133,6 +176,9 @@ def main():
     lines = []
     for name in names:
         r = SCENARIOS[name](args)
+        if "line" in r:
+            lines.append(r["line"])
+            continue
         agora_rps = r["records"] / r["agora_s"]
         peer_rps = r["records"] / r["peer_s"]
         print(f"{name}: {r['records']} records, {r['size_mb']:.1f} MB, "

@@ -128,13 +128,21 @@ void core_waiter_set_clock(core_waiter *w, const core_clock *clock)
 
 bool core_waiter_sleep(core_waiter *w, double seconds)
 {
-    const core_clock *clock;
     double deadline;
+
+    pthread_mutex_lock(&w->mutex);
+    deadline = w->clock->monotonic(w->clock->ctx) + (seconds > 0 ? seconds : 0);
+    pthread_mutex_unlock(&w->mutex);
+    return core_waiter_sleep_until(w, deadline);
+}
+
+bool core_waiter_sleep_until(core_waiter *w, double deadline)
+{
+    const core_clock *clock;
     bool interrupted;
 
     pthread_mutex_lock(&w->mutex);
     clock = w->clock;
-    deadline = clock->monotonic(clock->ctx) + (seconds > 0 ? seconds : 0);
     while (!w->interrupted && clock->monotonic(clock->ctx) < deadline)
         clock->wait_until(clock->ctx, &w->cond, &w->mutex, deadline);
     interrupted = w->interrupted;

@@ -67,6 +67,15 @@ void core_waiter_set_clock(core_waiter *w, const core_clock *clock);
  */
 bool core_waiter_sleep(core_waiter *w, double seconds);
 
+/*
+ * Sleeps until the waiter's monotonic clock reaches deadline (seconds, the
+ * scale of core_clock_monotonic); a deadline in the past does not sleep.
+ * Returns as core_waiter_sleep does. Sleeping to a fixed deadline instead of
+ * for a duration keeps the time spent between computing the deadline and
+ * starting to wait from adding up.
+ */
+bool core_waiter_sleep_until(core_waiter *w, double deadline);
+
 /* Interrupts current and future sleeps and wakes every sleeper at once. */
 void core_waiter_interrupt(core_waiter *w);
 

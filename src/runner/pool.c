@@ -10,13 +10,19 @@
  *   - with handle_signals, a dedicated thread that takes SIGINT/SIGTERM with
  *     sigwait and calls agora_worker_pool_stop.
  *
- * Shutdown, on the first stop request:
+ * Shutdown, on the first stop request (the signal thread has logged
+ * signal_received):
  *   1. log shutdown_started, state STOPPING, stop() every pipeline so that
- *      sleeping loops end at once, stop the health server;
- *   2. wait up to graceful_shutdown_timeout for the pipeline threads;
+ *      sleeping loops end at once (stop_requested per pipeline, with the
+ *      run id of a run in flight), stop the health server;
+ *   2. wait up to graceful_shutdown_timeout for the pipeline threads
+ *      (shutdown_waiting per pipeline still running);
  *   3. if some are still running (or at once on a second stop request),
- *      cancel() every pipeline so runs end at their next batch boundary, log
- *      shutdown_timeout, and wait a grace of 5 s more;
+ *      log shutdown_timeout (or shutdown_canceled), cancel() every pipeline
+ *      so runs end at their next batch boundary (cancel_requested per
+ *      pipeline), and wait a grace of 5 s more;
+ *   once every loop has ended, log shutdown_complete with elapsed_ms, the
+ *   time from the first stop request to the end of the last loop;
  *   4. if threads are still stuck (a component blocks and never returns to
  *      the batch loop), log shutdown_abandoned and return AGORA_ECANCELED
  *      without joining them. The caller is expected to exit the process; the
@@ -35,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agora/health.h"
@@ -45,6 +52,14 @@
 #define DEFAULT_SHUTDOWN_TIMEOUT_SECONDS 30.0
 /* Default time given to canceled runs to reach a batch boundary. */
 #define DEFAULT_SHUTDOWN_GRACE_SECONDS 5.0
+/*
+ * Stack size of each pipeline thread. The glibc default is the stack ulimit
+ * (8 MiB on Debian), which costs no memory until touched but reserves 8 GiB
+ * of address space for a thousand pipelines. The run path keeps large
+ * objects on the heap, and its deepest use measured was 20 KiB (the
+ * scheduler_1000 section of BENCHMARKS.md says how).
+ */
+#define DEFAULT_THREAD_STACK_BYTES (256u * 1024u)
 
 typedef struct pool_worker {
     agora_worker_pool *pool;
@@ -53,6 +68,7 @@ typedef struct pool_worker {
     bool started;
     _Atomic bool done;
     int result; /* written before done is set */
+    _Atomic long long ended_ns; /* monotonic time the loop ended */
 } pool_worker;
 
 struct agora_worker_pool {
@@ -61,6 +77,7 @@ struct agora_worker_pool {
     char *health_auth_token;
     double graceful_shutdown_timeout;
     double shutdown_grace; /* seconds, after cancel */
+    size_t thread_stack;   /* bytes for each pipeline thread */
     bool handle_signals;
     const core_clock *clock;
 
@@ -72,6 +89,10 @@ struct agora_worker_pool {
     _Atomic int state;            /* agora_pool_state */
     _Atomic double started_at;    /* Unix time, 0 before run() */
     _Atomic unsigned stop_requests;
+    /* Monotonic time of the first stop request (the signal, for a signal),
+     * 0 before. Nanoseconds in an integer: an atomic integer store is
+     * lock-free and so safe in a signal handler. */
+    _Atomic long long stop_requested_ns;
     _Atomic size_t workers_done;
     _Atomic bool abandoned;       /* run() returned with threads still running */
     int wake_pipe[2];             /* [0] read by the coordinator, non-blocking */
@@ -131,11 +152,13 @@ agora_worker_pool *agora_worker_pool_new(const agora_worker_options *opts,
                                           ? opts->graceful_shutdown_timeout
                                           : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
     pool->shutdown_grace = DEFAULT_SHUTDOWN_GRACE_SECONDS;
+    pool->thread_stack = DEFAULT_THREAD_STACK_BYTES;
     pool->handle_signals = opts->handle_signals;
     pool->clock = core_clock_system();
     atomic_init(&pool->state, AGORA_POOL_STARTING);
     atomic_init(&pool->started_at, 0.0);
     atomic_init(&pool->stop_requests, 0u);
+    atomic_init(&pool->stop_requested_ns, 0);
     atomic_init(&pool->workers_done, 0);
     atomic_init(&pool->abandoned, false);
     atomic_init(&pool->signal_thread_exit, false);
@@ -253,10 +276,23 @@ static void drain_wake_pipe(agora_worker_pool *pool)
     }
 }
 
+/* Monotonic time in nanoseconds; clock_gettime is async-signal-safe. */
+static long long monotonic_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 void agora_worker_pool_stop(agora_worker_pool *pool)
 {
+    long long none = 0;
+
     if (pool == NULL)
         return;
+    (void)atomic_compare_exchange_strong(&pool->stop_requested_ns, &none,
+                                         monotonic_ns());
     atomic_fetch_add(&pool->stop_requests, 1u);
     pool_wake(pool);
 }
@@ -264,6 +300,7 @@ void agora_worker_pool_stop(agora_worker_pool *pool)
 static void *signal_thread_main(void *arg)
 {
     agora_worker_pool *pool = arg;
+    unsigned requests;
     sigset_t set;
     int sig;
 
@@ -271,13 +308,24 @@ static void *signal_thread_main(void *arg)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     for (;;) {
+        long long none = 0;
+
         if (sigwait(&set, &sig) != 0)
             continue;
         /* run() ends this thread by sending SIGTERM to it with the flag set. */
         if (atomic_load(&pool->signal_thread_exit))
             break;
-        AGORA_INFO("runner", "signal_received", NULL, NULL, "signal=%s",
-                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+        /* The shutdown time counts from the signal, so it is taken before
+         * the log line that comes first in the log. */
+        (void)atomic_compare_exchange_strong(&pool->stop_requested_ns, &none,
+                                             monotonic_ns());
+        requests = atomic_load(&pool->stop_requests) + 1;
+        AGORA_INFO("runner", "signal_received", NULL, NULL,
+                   "signal=%s stop_requests=%u%s",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM", requests,
+                   requests > 1
+                       ? " (a second request cancels runs in flight at once)"
+                       : "");
         agora_worker_pool_stop(pool);
     }
     return NULL;
@@ -290,6 +338,7 @@ static void *worker_main(void *arg)
     pool_worker *worker = arg;
 
     worker->result = agora_scheduled_pipeline_run(worker->sp);
+    atomic_store(&worker->ended_ns, monotonic_ns());
     atomic_store(&worker->done, true);
     atomic_fetch_add(&worker->pool->workers_done, 1);
     pool_wake(worker->pool);
@@ -343,26 +392,76 @@ static size_t workers_left(agora_worker_pool *pool)
 }
 
 /*
+ * Logs one event per pipeline whose loop has not ended: with its run id when
+ * a run is in flight. what is the event name, detail the message.
+ */
+static void log_pipelines_left(agora_worker_pool *pool, agora_log_level level,
+                               const char *event, const char *detail)
+{
+    char run_id[AGORA_RUN_ID_LEN + 1];
+
+    for (size_t i = 0; i < pool->count; i++) {
+        pool_worker *worker = &pool->workers[i];
+        bool running;
+
+        if (!worker->started || atomic_load(&worker->done))
+            continue;
+        running = runner_scheduled_current_run(worker->sp, run_id);
+        AGORA_LOG_AT(level, "runner", event, agora_scheduled_pipeline_id(worker->sp),
+                  running ? run_id : NULL, "%s%s", detail,
+                  running ? " (run in flight)" : "");
+    }
+}
+
+/* Logs shutdown_complete with the time from the first stop request to the
+ * end of the last pipeline loop. */
+static void log_shutdown_complete(agora_worker_pool *pool)
+{
+    long long requested = atomic_load(&pool->stop_requested_ns);
+    long long last = requested;
+
+    for (size_t i = 0; i < pool->count; i++) {
+        long long ended = atomic_load(&pool->workers[i].ended_ns);
+
+        if (ended > last)
+            last = ended;
+    }
+    AGORA_INFO("runner", "shutdown_complete", NULL, NULL,
+               "elapsed_ms=%.3f pipelines=%zu", (double)(last - requested) / 1e6,
+               pool->count);
+}
+
+/*
  * Stops every pipeline and waits for the threads as described at the top of
  * this file. Returns 0, or AGORA_ECANCELED when threads were abandoned.
  */
 static int shut_down(agora_worker_pool *pool, agora_health_server **server,
                      agora_error *err)
 {
+    char detail[96];
+
     AGORA_INFO("runner", "shutdown_started", NULL, NULL,
                "pipeline_threads_left=%zu graceful_shutdown_timeout=%gs",
                workers_left(pool), pool->graceful_shutdown_timeout);
     atomic_store(&pool->state, AGORA_POOL_STOPPING);
+    log_pipelines_left(pool, AGORA_LOG_INFO, "stop_requested",
+                       "stop requested: waits end now, no new run starts");
     for (size_t i = 0; i < pool->count; i++)
         agora_scheduled_pipeline_stop(pool->workers[i].sp);
     agora_health_server_stop(*server);
     *server = NULL;
 
-    if (wait_workers(pool, pool->graceful_shutdown_timeout, 1))
+    if (workers_left(pool) > 0) {
+        snprintf(detail, sizeof(detail),
+                 "waiting up to %gs for the pipeline to end",
+                 pool->graceful_shutdown_timeout);
+        log_pipelines_left(pool, AGORA_LOG_INFO, "shutdown_waiting", detail);
+    }
+    if (wait_workers(pool, pool->graceful_shutdown_timeout, 1)) {
+        log_shutdown_complete(pool);
         return 0;
+    }
 
-    for (size_t i = 0; i < pool->count; i++)
-        agora_scheduled_pipeline_cancel(pool->workers[i].sp);
     if (atomic_load(&pool->stop_requests) > 1)
         AGORA_WARN("runner", "shutdown_canceled", NULL, NULL,
                    "second stop request: canceling now, pipeline_threads_left=%zu",
@@ -372,11 +471,21 @@ static int shut_down(agora_worker_pool *pool, agora_health_server **server,
                    "graceful timeout of %gs passed, canceling: "
                    "pipeline_threads_left=%zu",
                    pool->graceful_shutdown_timeout, workers_left(pool));
+    snprintf(detail, sizeof(detail),
+             "cancel requested: the run ends at its next batch boundary, "
+             "grace %gs", pool->shutdown_grace);
+    log_pipelines_left(pool, AGORA_LOG_WARN, "cancel_requested", detail);
+    for (size_t i = 0; i < pool->count; i++)
+        agora_scheduled_pipeline_cancel(pool->workers[i].sp);
 
-    if (wait_workers(pool, pool->shutdown_grace, UINT_MAX))
+    if (wait_workers(pool, pool->shutdown_grace, UINT_MAX)) {
+        log_shutdown_complete(pool);
         return 0;
+    }
 
     atomic_store(&pool->abandoned, true);
+    log_pipelines_left(pool, AGORA_LOG_ERROR, "pipeline_abandoned",
+                       "did not end after cancel; left running");
     AGORA_ERROR("runner", "shutdown_abandoned", NULL, NULL,
                 "pipelines did not end within %gs of being canceled, "
                 "returning without them: pipeline_threads_left=%zu",
@@ -404,6 +513,8 @@ int agora_worker_pool_run(agora_worker_pool *pool, agora_error *err)
     agora_health_options health;
     sigset_t signals;
     sigset_t old_mask;
+    pthread_attr_t attr;
+    bool attr_ready = false;
     bool mask_changed = false;
     bool signal_thread_started = false;
     size_t started = 0;
@@ -470,10 +581,23 @@ int agora_worker_pool_run(agora_worker_pool *pool, agora_error *err)
     else
         AGORA_INFO("runner", "pool_started", NULL, NULL,
                    "pipelines=%zu health=off", pool->count);
+    if (pthread_attr_init(&attr) != 0) {
+        rc = agora_error_set(err, AGORA_ENOMEM,
+                             "cannot create pipeline thread attributes");
+        goto cleanup;
+    }
+    attr_ready = true;
+    if (pool->thread_stack > 0 &&
+        pthread_attr_setstacksize(&attr, pool->thread_stack) != 0) {
+        rc = agora_error_set(err, AGORA_EINVAL,
+                             "invalid pipeline thread stack size %zu bytes",
+                             pool->thread_stack);
+        goto cleanup;
+    }
     for (; started < pool->count; started++) {
         pool_worker *worker = &pool->workers[started];
 
-        if (pthread_create(&worker->thread, NULL, worker_main, worker) != 0) {
+        if (pthread_create(&worker->thread, &attr, worker_main, worker) != 0) {
             rc = agora_error_set(err, AGORA_ENOMEM,
                                  "cannot start a thread for pipeline '%s'; "
                                  "stopping the pipelines already started",
@@ -515,6 +639,8 @@ int agora_worker_pool_run(agora_worker_pool *pool, agora_error *err)
                stopped_on_errors, rc == 0 ? "ok" : agora_err_name(rc));
 
 cleanup:
+    if (attr_ready)
+        pthread_attr_destroy(&attr);
     atomic_store(&pool->state, AGORA_POOL_STOPPING);
     agora_health_server_stop(server);
     if (signal_thread_started) {
@@ -528,6 +654,11 @@ cleanup:
     if (mask_changed)
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     return rc;
+}
+
+void runner_pool_set_thread_stack(agora_worker_pool *pool, size_t bytes)
+{
+    pool->thread_stack = bytes;
 }
 
 void runner_pool_set_shutdown_grace(agora_worker_pool *pool, double seconds)

@@ -24,6 +24,14 @@ typedef struct runner_run_record {
     char run_id[AGORA_RUN_ID_LEN + 1];
     double started_at;      /* Unix time, seconds */
     double elapsed_seconds; /* factory call included */
+    /*
+     * Monotonic seconds (the pipeline's clock): when the schedule meant the
+     * run to start (the end of the wait before it; for the first run, the
+     * start of the loop) and when it did start. Their difference is how late
+     * the run started.
+     */
+    double due_monotonic;
+    double started_monotonic;
     runner_run_status status;
     uint64_t records_consumed;
     uint64_t records_written;
@@ -43,12 +51,25 @@ bool runner_scheduled_history_get(agora_scheduled_pipeline *sp, size_t index,
                                   runner_run_record *out);
 
 /*
+ * Copies the run id of the run in flight into run_id and returns true, or
+ * returns false when no run is in flight. Thread-safe.
+ */
+bool runner_scheduled_current_run(agora_scheduled_pipeline *sp,
+                                  char run_id[AGORA_RUN_ID_LEN + 1]);
+
+/*
  * Makes sp measure time and wait on clock (NULL selects the real clock). The
  * clock must outlive sp. Call only while agora_scheduled_pipeline_run is not
  * running.
  */
 void runner_scheduled_set_clock(agora_scheduled_pipeline *sp,
                                 const core_clock *clock);
+
+/*
+ * Sets the stack size of the pipeline threads (bytes, 0 = the built-in
+ * default). Call before agora_worker_pool_run.
+ */
+void runner_pool_set_thread_stack(agora_worker_pool *pool, size_t bytes);
 
 /*
  * Sets the time given to canceled runs during shutdown before the pool gives

@@ -3,9 +3,11 @@
  * runs it, records the outcome and waits according to the schedule.
  *
  * Loop rules (every schedule starts with an immediate run):
- *   - After a successful run, `once` ends the loop, `continuous` starts the
- *     next run at once, and `every` waits the full interval, measured from
- *     the end of the run.
+ *   - After a successful run, `once` ends the loop and `continuous` starts
+ *     the next run at once. `every` waits the full interval, measured from
+ *     the end of the run. `cron` waits for the first fire time strictly
+ *     after the end of the run, so ticks that passed during a long run are
+ *     skipped, not caught up.
  *   - A run fails when the factory returns NULL or the run returns an error.
  *     Let n be the number of consecutive failures. When n reaches
  *     max_consecutive_errors, the loop ends and the pipeline is marked
@@ -37,11 +39,37 @@
 #include "runner/runner_internal.h"
 
 #define DEFAULT_MAX_CONSECUTIVE_ERRORS 5u
+/* Maximum length of one sleep in a cron wait. The wall clock is read again
+ * after each sleep, so a step of the system time or a suspend delays a cron
+ * run by at most this much. */
+#define CRON_RESYNC_SECONDS 60.0
 #define DEFAULT_ERROR_BACKOFF_SECONDS 60.0
+
+/*
+ * A run record as the history stores it. The error text, most of the size
+ * of a runner_run_record, is kept on the heap and only for failed runs. So
+ * the history of a pipeline takes about 14 KiB instead of 110 KiB.
+ */
+typedef struct history_entry {
+    uint64_t number;
+    char run_id[AGORA_RUN_ID_LEN + 1];
+    double started_at;
+    double elapsed_seconds;
+    double due_monotonic;
+    double started_monotonic;
+    runner_run_status status;
+    uint64_t records_consumed;
+    uint64_t records_written;
+    uint64_t records_dropped;
+    uint64_t records_errored;
+    char *error; /* heap, NULL when the run had no error */
+} history_entry;
 
 struct agora_scheduled_pipeline {
     char id[AGORA_NAME_MAX];
     agora_schedule schedule;
+    agora_cron *cron; /* parsed expression of a cron schedule, else NULL */
+    int64_t next_fire; /* cron: Unix time the current wait ends */
     char schedule_text[AGORA_SCHEDULE_TEXT_MAX];
     uint64_t max_records;
     unsigned max_consecutive_errors;
@@ -59,6 +87,7 @@ struct agora_scheduled_pipeline {
     pthread_mutex_t lock;
     bool loop_active;
     bool running;
+    char current_run_id[AGORA_RUN_ID_LEN + 1]; /* valid while running */
     bool stopped_on_errors;
     uint64_t total_runs;
     uint64_t successful_runs;
@@ -74,7 +103,7 @@ struct agora_scheduled_pipeline {
     agora_middleware_stats *middlewares; /* cumulative, merged by name */
     size_t middleware_count;
     size_t middleware_cap;
-    runner_run_record history[AGORA_RUN_HISTORY]; /* ring */
+    history_entry history[AGORA_RUN_HISTORY]; /* ring */
     size_t history_start;                         /* index of the oldest */
     size_t history_count;
 };
@@ -117,20 +146,14 @@ static int check_options(const agora_scheduled_options *opts,
                                        opts->pipeline_id,
                                        opts->schedule.interval_seconds);
         break;
-    case AGORA_SCHEDULE_CRON:
-        return agora_error_set_key(err, AGORA_EINVAL, "schedule",
-                                   "pipeline '%s': cron schedules are not "
-                                   "supported yet ('%.*s'); use every, "
-                                   "continuous or once",
-                                   opts->pipeline_id, AGORA_CRON_EXPRESSION_MAX,
-                                   opts->schedule.expression);
+    case AGORA_SCHEDULE_CRON: /* parsed in agora_scheduled_pipeline_new */
     case AGORA_SCHEDULE_CONTINUOUS:
     case AGORA_SCHEDULE_ONCE:
         break;
     default:
         return agora_error_set_key(err, AGORA_EINVAL, "schedule",
                                    "pipeline '%s': unknown schedule mode %d; "
-                                   "use every, continuous or once",
+                                   "use every, cron, continuous or once",
                                    opts->pipeline_id, (int)opts->schedule.mode);
     }
 
@@ -180,6 +203,19 @@ agora_scheduled_pipeline *agora_scheduled_pipeline_new(
 
     snprintf(sp->id, sizeof(sp->id), "%s", opts->pipeline_id);
     sp->schedule = opts->schedule;
+    if (sp->schedule.mode == AGORA_SCHEDULE_CRON) {
+        /* The expression is parsed once; every wait reuses it. */
+        sp->cron = agora_cron_parse(sp->schedule.expression,
+                                    sp->schedule.timezone, err);
+        if (sp->cron == NULL) {
+            agora_error_prefix(err, "pipeline '%s': invalid cron schedule",
+                               opts->pipeline_id);
+            core_waiter_destroy(&sp->waiter);
+            pthread_mutex_destroy(&sp->lock);
+            free(sp);
+            return NULL;
+        }
+    }
     agora_schedule_describe(&sp->schedule, sp->schedule_text,
                             sizeof(sp->schedule_text));
     sp->max_records = opts->max_records;
@@ -208,6 +244,9 @@ void agora_scheduled_pipeline_free(agora_scheduled_pipeline *sp)
     if (sp->ctx_free != NULL)
         sp->ctx_free(sp->factory_ctx);
     free(sp->middlewares);
+    agora_cron_free(sp->cron);
+    for (size_t i = 0; i < AGORA_RUN_HISTORY; i++)
+        free(sp->history[i].error);
     core_waiter_destroy(&sp->waiter);
     pthread_mutex_destroy(&sp->lock);
     free(sp);
@@ -273,6 +312,7 @@ static void merge_middleware_stats(agora_scheduled_pipeline *sp,
 static void record_run(agora_scheduled_pipeline *sp, const runner_run_record *rec,
                        const agora_run_summary *summary, bool failed)
 {
+    history_entry *entry;
     size_t slot;
 
     sp->total_runs++;
@@ -302,15 +342,31 @@ static void record_run(agora_scheduled_pipeline *sp, const runner_run_record *re
         slot = sp->history_start;
         sp->history_start = (sp->history_start + 1) % AGORA_RUN_HISTORY;
     }
-    sp->history[slot] = *rec;
+    entry = &sp->history[slot];
+    free(entry->error);
+    entry->number = rec->number;
+    memcpy(entry->run_id, rec->run_id, sizeof(entry->run_id));
+    entry->started_at = rec->started_at;
+    entry->elapsed_seconds = rec->elapsed_seconds;
+    entry->due_monotonic = rec->due_monotonic;
+    entry->started_monotonic = rec->started_monotonic;
+    entry->status = rec->status;
+    entry->records_consumed = rec->records_consumed;
+    entry->records_written = rec->records_written;
+    entry->records_dropped = rec->records_dropped;
+    entry->records_errored = rec->records_errored;
+    /* Without memory the entry goes without its error text; last_error
+     * still has it. */
+    entry->error = rec->error[0] != '\0' ? strdup(rec->error) : NULL;
 }
 
 /*
- * Builds a bound pipeline, runs it once and records the outcome. Fills rec
- * and returns its status.
+ * Builds a bound pipeline, runs it once and records the outcome. due is the
+ * monotonic time the schedule meant the run to start. Fills rec and returns
+ * its status.
  */
 static runner_run_status run_once(agora_scheduled_pipeline *sp,
-                                  runner_run_record *rec)
+                                  runner_run_record *rec, double due)
 {
     agora_run_summary summary;
     agora_bound_pipeline *bp;
@@ -320,24 +376,26 @@ static runner_run_status run_once(agora_scheduled_pipeline *sp,
 
     memset(&summary, 0, sizeof(summary));
     memset(rec, 0, sizeof(*rec));
+    rec->started_monotonic = core_clock_monotonic(sp->clock);
+    rec->due_monotonic = due;
     agora_error_clear(&err);
     atomic_store_explicit(&sp->live.consumed, 0, memory_order_relaxed);
     atomic_store_explicit(&sp->live.written, 0, memory_order_relaxed);
     atomic_store_explicit(&sp->live.dropped, 0, memory_order_relaxed);
     atomic_store_explicit(&sp->live.errored, 0, memory_order_relaxed);
 
-    pthread_mutex_lock(&sp->lock);
-    sp->running = true;
-    rec->number = sp->total_runs + 1;
-    pthread_mutex_unlock(&sp->lock);
-
     /* The run id is chosen here and handed to the bound pipeline through
      * the summary, so every event of the run carries the same id. */
     agora_run_id_new(rec->run_id);
+    pthread_mutex_lock(&sp->lock);
+    sp->running = true;
+    memcpy(sp->current_run_id, rec->run_id, sizeof(sp->current_run_id));
+    rec->number = sp->total_runs + 1;
+    pthread_mutex_unlock(&sp->lock);
     AGORA_INFO("runner", "run_started", sp->id, rec->run_id, "run %llu, schedule %s",
                (unsigned long long)rec->number, sp->schedule_text);
     rec->started_at = core_clock_wall(sp->clock);
-    t0 = core_clock_monotonic(sp->clock);
+    t0 = rec->started_monotonic;
 
     bp = sp->factory(sp->factory_ctx, &err);
     if (bp == NULL) {
@@ -409,12 +467,89 @@ static runner_run_status run_once(agora_scheduled_pipeline *sp,
 
 /* ---- The loop ---------------------------------------------------------- */
 
+/*
+ * Cron: sets sp->next_fire to the first fire time strictly after the end of
+ * the run described by rec (now), logs the ticks the run overran, and
+ * stores in *due the monotonic time that fire time maps to.
+ */
+static int next_cron_due(agora_scheduled_pipeline *sp,
+                         const runner_run_record *rec, double *due)
+{
+    double now = core_clock_monotonic(sp->clock);
+    double wall = core_clock_wall(sp->clock);
+    /* The run's start on the same clock; rec->started_at may come from the
+     * bound pipeline's own clock. */
+    double started_wall = wall - (now - rec->started_monotonic);
+    int64_t missed;
+    agora_error err;
+    int rc;
+
+    agora_error_clear(&err);
+    rc = agora_cron_next(sp->cron, (int64_t)floor(wall), &sp->next_fire, &err);
+    if (rc < 0) {
+        AGORA_ERROR("runner", "cron_no_next_run", sp->id, rec->run_id,
+                    "schedule %s: %s", sp->schedule_text, err.message);
+        return rc;
+    }
+    /* A tick after the start of the run and not after its end was missed. */
+    if (agora_cron_next(sp->cron, (int64_t)floor(started_wall), &missed,
+                        &err) == 0 &&
+        missed < sp->next_fire && (double)missed <= wall)
+        AGORA_WARN("runner", "cron_ticks_skipped", sp->id, rec->run_id,
+                   "run %llu took %.3fs and overran the tick at unix %lld; "
+                   "next run at unix %lld",
+                   (unsigned long long)rec->number, rec->elapsed_seconds,
+                   (long long)missed, (long long)sp->next_fire);
+    *due = now + ((double)sp->next_fire - wall);
+    return 0;
+}
+
+/*
+ * Computes in *due the monotonic time of the next run after the successful
+ * run rec that has just ended: now for continuous, now + interval for every,
+ * the next fire time for cron. Returns 0, or a negative code (logged) when
+ * there is no next time.
+ */
+static int next_due(agora_scheduled_pipeline *sp, const runner_run_record *rec,
+                    double *due)
+{
+    switch (sp->schedule.mode) {
+    case AGORA_SCHEDULE_EVERY:
+        *due = core_clock_monotonic(sp->clock) + sp->schedule.interval_seconds;
+        return 0;
+    case AGORA_SCHEDULE_CRON:
+        return next_cron_due(sp, rec, due);
+    default:
+        *due = core_clock_monotonic(sp->clock);
+        return 0;
+    }
+}
+
+/*
+ * Sleeps until the next run is due. Returns true when stopped. A cron wait
+ * ends when the wall clock reaches the fire time, read again at least every
+ * CRON_RESYNC_SECONDS; other waits end at due on the monotonic clock.
+ */
+static bool wait_until_due(agora_scheduled_pipeline *sp, double due)
+{
+    double left;
+
+    if (sp->schedule.mode != AGORA_SCHEDULE_CRON)
+        return core_waiter_sleep_until(&sp->waiter, due);
+    while ((left = (double)sp->next_fire - core_clock_wall(sp->clock)) > 0) {
+        if (core_waiter_sleep(&sp->waiter, fmin(left, CRON_RESYNC_SECONDS)))
+            return true;
+    }
+    return core_waiter_is_interrupted(&sp->waiter);
+}
+
 int agora_scheduled_pipeline_run(agora_scheduled_pipeline *sp)
 {
     runner_run_record *rec = NULL;
     const char *reason = "stop requested";
     unsigned failures = 0;
     bool stopped_on_errors = false;
+    double due;
     int rc = 0;
 
     if (sp == NULL)
@@ -445,6 +580,7 @@ int agora_scheduled_pipeline_run(agora_scheduled_pipeline *sp)
                sp->schedule_text, (unsigned long long)sp->max_records,
                sp->max_consecutive_errors, sp->error_backoff_seconds);
 
+    due = core_clock_monotonic(sp->clock);
     for (;;) {
         runner_run_status status;
         double backoff;
@@ -454,7 +590,7 @@ int agora_scheduled_pipeline_run(agora_scheduled_pipeline *sp)
             break;
         }
 
-        status = run_once(sp, rec);
+        status = run_once(sp, rec, due);
         if (status == RUNNER_RUN_CANCELED) {
             reason = "run canceled";
             break;
@@ -466,8 +602,13 @@ int agora_scheduled_pipeline_run(agora_scheduled_pipeline *sp)
                 reason = "schedule complete";
                 break;
             }
-            if (sp->schedule.mode == AGORA_SCHEDULE_EVERY &&
-                core_waiter_sleep(&sp->waiter, sp->schedule.interval_seconds)) {
+            if (next_due(sp, rec, &due) < 0) {
+                rc = AGORA_ESTATE;
+                stopped_on_errors = true;
+                reason = "no next fire time";
+                break;
+            }
+            if (wait_until_due(sp, due)) {
                 reason = "stop requested";
                 break;
             }
@@ -485,7 +626,8 @@ int agora_scheduled_pipeline_run(agora_scheduled_pipeline *sp)
         AGORA_WARN("runner", "backoff", sp->id, rec->run_id,
                    "seconds=%g n=%u max_consecutive_errors=%u", backoff,
                    failures, sp->max_consecutive_errors);
-        if (core_waiter_sleep(&sp->waiter, backoff)) {
+        due = core_clock_monotonic(sp->clock) + backoff;
+        if (core_waiter_sleep_until(&sp->waiter, due)) {
             reason = "stop requested";
             break;
         }
@@ -569,6 +711,21 @@ void agora_scheduled_pipeline_snapshot(agora_scheduled_pipeline *sp,
     pthread_mutex_unlock(&sp->lock);
 }
 
+bool runner_scheduled_current_run(agora_scheduled_pipeline *sp,
+                                  char run_id[AGORA_RUN_ID_LEN + 1])
+{
+    bool running;
+
+    pthread_mutex_lock(&sp->lock);
+    running = sp->running;
+    if (running)
+        memcpy(run_id, sp->current_run_id, AGORA_RUN_ID_LEN + 1);
+    else
+        run_id[0] = '\0';
+    pthread_mutex_unlock(&sp->lock);
+    return running;
+}
+
 size_t runner_scheduled_history_count(agora_scheduled_pipeline *sp)
 {
     size_t count;
@@ -586,7 +743,23 @@ bool runner_scheduled_history_get(agora_scheduled_pipeline *sp, size_t index,
 
     pthread_mutex_lock(&sp->lock);
     if (index < sp->history_count) {
-        *out = sp->history[(sp->history_start + index) % AGORA_RUN_HISTORY];
+        const history_entry *entry =
+            &sp->history[(sp->history_start + index) % AGORA_RUN_HISTORY];
+
+        memset(out, 0, sizeof(*out));
+        out->number = entry->number;
+        memcpy(out->run_id, entry->run_id, sizeof(out->run_id));
+        out->started_at = entry->started_at;
+        out->elapsed_seconds = entry->elapsed_seconds;
+        out->due_monotonic = entry->due_monotonic;
+        out->started_monotonic = entry->started_monotonic;
+        out->status = entry->status;
+        out->records_consumed = entry->records_consumed;
+        out->records_written = entry->records_written;
+        out->records_dropped = entry->records_dropped;
+        out->records_errored = entry->records_errored;
+        if (entry->error != NULL)
+            snprintf(out->error, sizeof(out->error), "%s", entry->error);
         found = true;
     }
     pthread_mutex_unlock(&sp->lock);

@@ -185,6 +185,60 @@ static bool keep_even(const agora_value *record, void *ctx)
     return record->type == AGORA_INT && record->u.integer % 2 == 0;
 }
 
+/* ---- Fake clock ---------------------------------------------------------- */
+
+/* Advances its time to each deadline at once and records the wait. */
+typedef struct fake_clock fake_clock;
+struct fake_clock {
+    core_clock clock;
+    double now;
+    double waits[64];
+    size_t wait_count;
+};
+
+static double fake_monotonic(void *ctx)
+{
+    return ((fake_clock *)ctx)->now;
+}
+
+static double fake_wall(void *ctx)
+{
+    return 1700000000.0 + ((fake_clock *)ctx)->now;
+}
+
+static void fake_wait_until(void *ctx, pthread_cond_t *cond,
+                            pthread_mutex_t *mutex, double deadline)
+{
+    fake_clock *fc = ctx;
+
+    (void)cond;
+    (void)mutex;
+    if (fc->wait_count < 64)
+        fc->waits[fc->wait_count++] = deadline - fc->now;
+    if (deadline > fc->now)
+        fc->now = deadline;
+}
+
+static double fake_clock_now(fake_clock *fc)
+{
+    return fc->now;
+}
+
+static void fake_clock_advance(fake_clock *fc, double seconds)
+{
+    fc->now += seconds;
+}
+
+static void fake_clock_init(fake_clock *fc)
+{
+    memset(fc, 0, sizeof(*fc));
+    fc->clock.monotonic = fake_monotonic;
+    fc->clock.wall = fake_wall;
+    fc->clock.wait_until = fake_wait_until;
+    fc->clock.ctx = fc;
+    fc->now = 1000.0;
+}
+
 /* ---- Factory that fails on demand --------------------------------------- */
 
 /*
@@ -200,6 +254,11 @@ typedef struct test_factory {
     bool with_filter;
     unsigned stop_at_call; /* > 0: stop() the pipeline during this call */
     agora_scheduled_pipeline *sp;
+    /* With a fake clock: each call records the clock's time in call_times,
+     * then advances the clock by run_seconds, as if the run took that long. */
+    struct fake_clock *clock;
+    double run_seconds;
+    double call_times[16];
     _Atomic unsigned calls;
     _Atomic uint64_t written;
 } test_factory;
@@ -213,6 +272,11 @@ static agora_bound_pipeline *test_factory_build(void *ctx, agora_error *err)
     agora_delivery delivery;
     agora_pipeline *p;
 
+    if (tf->clock != NULL) {
+        if (call <= 16)
+            tf->call_times[call - 1] = fake_clock_now(tf->clock);
+        fake_clock_advance(tf->clock, tf->run_seconds);
+    }
     if (tf->stop_at_call > 0 && call == tf->stop_at_call)
         agora_scheduled_pipeline_stop(tf->sp);
     if (outcome == 'F') {
@@ -278,49 +342,6 @@ static agora_schedule every(double seconds)
     if (agora_schedule_every(&s, seconds, &err) < 0)
         fail_msg("agora_schedule_every: %s", err.message);
     return s;
-}
-
-/* ---- Fake clock ---------------------------------------------------------- */
-
-/* Advances its time to each deadline at once and records the wait. */
-typedef struct fake_clock {
-    core_clock clock;
-    double now;
-    double waits[64];
-    size_t wait_count;
-} fake_clock;
-
-static double fake_monotonic(void *ctx)
-{
-    return ((fake_clock *)ctx)->now;
-}
-
-static double fake_wall(void *ctx)
-{
-    return 1700000000.0 + ((fake_clock *)ctx)->now;
-}
-
-static void fake_wait_until(void *ctx, pthread_cond_t *cond,
-                            pthread_mutex_t *mutex, double deadline)
-{
-    fake_clock *fc = ctx;
-
-    (void)cond;
-    (void)mutex;
-    if (fc->wait_count < 64)
-        fc->waits[fc->wait_count++] = deadline - fc->now;
-    if (deadline > fc->now)
-        fc->now = deadline;
-}
-
-static void fake_clock_init(fake_clock *fc)
-{
-    memset(fc, 0, sizeof(*fc));
-    fc->clock.monotonic = fake_monotonic;
-    fc->clock.wall = fake_wall;
-    fc->clock.wait_until = fake_wait_until;
-    fc->clock.ctx = fc;
-    fc->now = 1000.0;
 }
 
 /* ---- Helpers for threads ------------------------------------------------- */
@@ -442,7 +463,17 @@ static void runner_schedule_every_rejects_nonpositive(void **state)
     assert_true(s.interval_seconds == 0.5);
 }
 
-static void runner_cron_rejected(void **state)
+static agora_schedule cron(const char *expression, const char *tz)
+{
+    agora_schedule s;
+    agora_error err;
+
+    if (agora_schedule_cron(&s, expression, tz, &err) < 0)
+        fail_msg("agora_schedule_cron: %s", err.message);
+    return s;
+}
+
+static void runner_cron_rejects_bad_expression(void **state)
 {
     agora_scheduled_options opts;
     agora_error err;
@@ -454,11 +485,13 @@ static void runner_cron_rejected(void **state)
     opts.pipeline_id = "nightly";
     opts.schedule.mode = AGORA_SCHEDULE_CRON;
     snprintf(opts.schedule.expression, sizeof(opts.schedule.expression),
-             "0 3 * * *");
+             "61 3 * * *");
     assert_null(agora_scheduled_pipeline_new(&opts, test_factory_build, &tf,
                                              NULL, &err));
     assert_int_equal(err.code, AGORA_EINVAL);
-    assert_non_null(strstr(err.message, "cron schedules are not supported yet"));
+    assert_non_null(strstr(err.message, "nightly"));
+    assert_non_null(strstr(err.message, "61"));
+    assert_int_equal(atomic_load(&tf.calls), 0);
 }
 
 static void runner_new_rejects_bad_options(void **state)
@@ -572,6 +605,10 @@ static void runner_run_error_counts_as_failure(void **state)
     assert_true(runner_scheduled_history_get(sp, 1, &rec));
     assert_int_equal(rec.status, RUNNER_RUN_FAILED);
     assert_int_equal(rec.number, 2);
+    assert_non_null(strstr(rec.error, "failed to open"));
+    assert_null(strstr(rec.error, "hunter2"));
+    assert_true(runner_scheduled_history_get(sp, 0, &rec));
+    assert_non_null(strstr(rec.error, "failed to open"));
     agora_scheduled_pipeline_free(sp);
 }
 
@@ -616,22 +653,23 @@ static void runner_backoff_waits_follow_formula(void **state)
     memset(&opts, 0, sizeof(opts));
     opts.pipeline_id = "backoff";
     opts.schedule = every(3600);
-    opts.max_consecutive_errors = 6;
+    opts.max_consecutive_errors = 7;
     opts.error_backoff_seconds = 60;
     sp = agora_scheduled_pipeline_new(&opts, test_factory_build, &tf, NULL, &err);
     assert_non_null(sp);
     runner_scheduled_set_clock(sp, &fc.clock);
 
     assert_int_equal(agora_scheduled_pipeline_run(sp), AGORA_ESTATE);
-    /* Six failures, a backoff after each of the first five, and no interval
-     * wait on top of a backoff. */
-    assert_int_equal(atomic_load(&tf.calls), 6);
-    assert_int_equal(fc.wait_count, 5);
+    /* Seven failures, a backoff after each of the first six, and no interval
+     * wait on top of a backoff: 60 * 2^(n-1) capped at 600. */
+    assert_int_equal(atomic_load(&tf.calls), 7);
+    assert_int_equal(fc.wait_count, 6);
     assert_true(fc.waits[0] == 60.0);
     assert_true(fc.waits[1] == 120.0);
     assert_true(fc.waits[2] == 240.0);
     assert_true(fc.waits[3] == 480.0);
     assert_true(fc.waits[4] == 600.0);
+    assert_true(fc.waits[5] == 600.0);
     agora_scheduled_pipeline_free(sp);
 }
 
@@ -665,6 +703,237 @@ static void runner_every_waits_interval_after_success(void **state)
     assert_true(fc.waits[0] == 3600.0);
     assert_true(fc.waits[1] == 60.0);
     assert_true(fc.waits[2] == 3600.0);
+    agora_scheduled_pipeline_free(sp);
+}
+
+
+/* Creates a scheduled pipeline on fake clock fc whose runs take run_seconds
+ * of fake time each. */
+static agora_scheduled_pipeline *new_timed(const char *id, agora_schedule schedule,
+                                           double backoff, fake_clock *fc,
+                                           double run_seconds, test_factory *tf)
+{
+    agora_scheduled_options opts;
+    agora_scheduled_pipeline *sp;
+    agora_error err;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.pipeline_id = id;
+    opts.schedule = schedule;
+    opts.error_backoff_seconds = backoff;
+    sp = agora_scheduled_pipeline_new(&opts, test_factory_build, tf, NULL, &err);
+    if (sp == NULL)
+        fail_msg("agora_scheduled_pipeline_new: %s", err.message);
+    tf->sp = sp;
+    tf->clock = fc;
+    tf->run_seconds = run_seconds;
+    runner_scheduled_set_clock(sp, &fc->clock);
+    return sp;
+}
+
+static void runner_first_run_is_immediate(void **state)
+{
+    agora_schedule schedules[4];
+    const char *names[4] = {"every", "continuous", "once", "cron"};
+
+    (void)state;
+    schedules[0] = every(3600);
+    schedules[1] = agora_schedule_continuous();
+    schedules[2] = agora_schedule_once();
+    /* Next fire 03:00 UTC, 4.5 hours after the fake clock's 22:30. */
+    schedules[3] = cron("0 3 * * *", NULL);
+    for (int i = 0; i < 4; i++) {
+        agora_scheduled_pipeline *sp;
+        fake_clock fc;
+        test_factory tf;
+
+        fake_clock_init(&fc);
+        test_factory_init(&tf, "S", 1);
+        tf.stop_at_call = 1;
+        sp = new_timed(names[i], schedules[i], 60, &fc, 0, &tf);
+        assert_int_equal(agora_scheduled_pipeline_run(sp), 0);
+        assert_int_equal(atomic_load(&tf.calls), 1);
+        /* The fake clock starts at 1000 and only waits move it. */
+        assert_true(tf.call_times[0] == 1000.0);
+        assert_int_equal(fc.wait_count, 0);
+        agora_scheduled_pipeline_free(sp);
+    }
+}
+
+static void runner_every_interval_counts_from_run_end(void **state)
+{
+    agora_scheduled_pipeline *sp;
+    runner_run_record rec;
+    fake_clock fc;
+    test_factory tf;
+
+    (void)state;
+    fake_clock_init(&fc);
+    test_factory_init(&tf, "S", 1);
+    tf.stop_at_call = 3;
+    /* Runs of 7 s every 10 s: starts at 1000, 1000 + 7 + 10, 1017 + 17. */
+    sp = new_timed("every10", every(10), 60, &fc, 7, &tf);
+    assert_int_equal(agora_scheduled_pipeline_run(sp), 0);
+    assert_int_equal(atomic_load(&tf.calls), 3);
+    assert_true(tf.call_times[0] == 1000.0);
+    assert_true(tf.call_times[1] == 1017.0);
+    assert_true(tf.call_times[2] == 1034.0);
+    assert_int_equal(fc.wait_count, 2);
+    assert_true(fc.waits[0] == 10.0);
+    assert_true(fc.waits[1] == 10.0);
+
+    /* The history tells when each run was due and when it started. */
+    assert_true(runner_scheduled_history_get(sp, 0, &rec));
+    assert_true(rec.due_monotonic == 1000.0);
+    assert_true(rec.started_monotonic == 1000.0);
+    assert_true(rec.elapsed_seconds == 7.0);
+    assert_true(runner_scheduled_history_get(sp, 1, &rec));
+    assert_true(rec.due_monotonic == 1017.0);
+    assert_true(rec.started_monotonic == 1017.0);
+    agora_scheduled_pipeline_free(sp);
+}
+
+static void runner_backoff_restarts_after_success(void **state)
+{
+    agora_scheduled_pipeline *sp;
+    fake_clock fc;
+    test_factory tf;
+
+    (void)state;
+    fake_clock_init(&fc);
+    /* fail, fail, succeed, fail, succeed; instant runs, every hour,
+     * backoff base 60. */
+    test_factory_init(&tf, "FFSFS", 1);
+    tf.stop_at_call = 5;
+    sp = new_timed("recovering", every(3600), 60, &fc, 0, &tf);
+    assert_int_equal(agora_scheduled_pipeline_run(sp), 0);
+    assert_int_equal(atomic_load(&tf.calls), 5);
+    /* Backoffs 60 and 120, the interval after the success, then 60 again:
+     * the success reset the failure count. */
+    assert_int_equal(fc.wait_count, 4);
+    assert_true(fc.waits[0] == 60.0);
+    assert_true(fc.waits[1] == 120.0);
+    assert_true(fc.waits[2] == 3600.0);
+    assert_true(fc.waits[3] == 60.0);
+    assert_true(tf.call_times[1] == 1060.0);
+    assert_true(tf.call_times[2] == 1180.0);
+    assert_true(tf.call_times[3] == 4780.0);
+    assert_true(tf.call_times[4] == 4840.0);
+    agora_scheduled_pipeline_free(sp);
+}
+
+/*
+ * The fake wall clock reads 1700000000 + 1000 = 2023-11-14 22:30:00 UTC at
+ * the start, on a five-minute tick. Expected fire times were checked with
+ * python3-croniter: after 22:30:00 comes 22:35:00 (fake 1300), after
+ * 22:42:00 comes 22:45:00 (1900), after 22:57:00 comes 23:00:00 (2800).
+ */
+static void runner_cron_next_tick_strictly_after_run(void **state)
+{
+    agora_scheduled_pipeline *sp;
+    runner_run_record rec;
+    fake_clock fc;
+    test_factory tf;
+
+    (void)state;
+    fake_clock_init(&fc);
+    test_factory_init(&tf, "S", 1);
+    tf.stop_at_call = 3;
+    /* Instant runs: the run at 22:30:00 ends at 22:30:00, and the tick it
+     * ended on does not count again. */
+    sp = new_timed("five_min", cron("*/5 * * * *", NULL), 60, &fc, 0, &tf);
+    assert_int_equal(agora_scheduled_pipeline_run(sp), 0);
+    assert_int_equal(atomic_load(&tf.calls), 3);
+    assert_true(tf.call_times[0] == 1000.0);
+    assert_true(tf.call_times[1] == 1300.0);
+    assert_true(tf.call_times[2] == 1600.0);
+    assert_true(runner_scheduled_history_get(sp, 1, &rec));
+    assert_true(rec.due_monotonic == 1300.0);
+    assert_true(rec.started_monotonic == 1300.0);
+    agora_scheduled_pipeline_free(sp);
+}
+
+static void runner_cron_skips_missed_ticks(void **state)
+{
+    agora_scheduled_pipeline *sp;
+    char text[8192];
+    size_t len;
+    FILE *log;
+    fake_clock fc;
+    test_factory tf;
+
+    (void)state;
+    fake_clock_init(&fc);
+    test_factory_init(&tf, "S", 1);
+    tf.stop_at_call = 3;
+    /* Runs of 12 minutes on a five-minute schedule: the run from 22:30 to
+     * 22:42 overruns the ticks 22:35 and 22:40, which are skipped; the next
+     * run starts at 22:45, and after it ends at 22:57 the next at 23:00. */
+    sp = new_timed("overrun", cron("*/5 * * * *", NULL), 60, &fc, 720, &tf);
+    log = tmpfile();
+    assert_non_null(log);
+    agora_log_set_fd(fileno(log));
+    assert_int_equal(agora_scheduled_pipeline_run(sp), 0);
+    agora_log_set_fd(2);
+    assert_int_equal(atomic_load(&tf.calls), 3);
+    assert_true(tf.call_times[0] == 1000.0);
+    assert_true(tf.call_times[1] == 1900.0);
+    assert_true(tf.call_times[2] == 2800.0);
+
+    /* The skip is logged with the first missed tick, 22:35:00 UTC. */
+    rewind(log);
+    len = fread(text, 1, sizeof(text) - 1, log);
+    text[len] = '\0';
+    fclose(log);
+    assert_non_null(strstr(text, "event=cron_ticks_skipped pipeline_id=overrun"));
+    assert_non_null(strstr(text, "tick at unix 1700001300"));
+    agora_scheduled_pipeline_free(sp);
+}
+
+static void runner_cron_uses_timezone(void **state)
+{
+    agora_scheduled_pipeline *sp;
+    fake_clock fc;
+    test_factory tf;
+
+    (void)state;
+    if (access("/usr/share/zoneinfo/America/New_York", R_OK) != 0) {
+        printf("skipped: no tz database entry for America/New_York\n");
+        skip();
+    }
+    fake_clock_init(&fc);
+    test_factory_init(&tf, "S", 1);
+    tf.stop_at_call = 3;
+    /* 03:00 in New York (EST, UTC-5) is 08:00 UTC: 2023-11-15 08:00 is
+     * fake 35200, the next day's 121600 (python3-croniter agrees). */
+    sp = new_timed("ny", cron("0 3 * * *", "America/New_York"), 60, &fc, 0, &tf);
+    assert_int_equal(agora_scheduled_pipeline_run(sp), 0);
+    assert_int_equal(atomic_load(&tf.calls), 3);
+    assert_true(tf.call_times[0] == 1000.0);
+    assert_true(tf.call_times[1] == 35200.0);
+    assert_true(tf.call_times[2] == 121600.0);
+    agora_scheduled_pipeline_free(sp);
+}
+
+static void runner_stop_ends_cron_wait(void **state)
+{
+    agora_scheduled_pipeline *sp;
+    loop_thread lt;
+    pthread_t thread;
+    test_factory tf;
+
+    (void)state;
+    test_factory_init(&tf, "S", 3);
+    /* Once a year: the loop sleeps on the real clock until stop(). */
+    sp = new_scheduled("yearly", cron("0 0 1 1 *", NULL), 0, &tf);
+    lt.sp = sp;
+    lt.rc = -100;
+    assert_int_equal(pthread_create(&thread, NULL, loop_thread_main, &lt), 0);
+    assert_true(wait_for_runs(sp, 1));
+    agora_scheduled_pipeline_stop(sp);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(lt.rc, 0);
+    assert_int_equal(atomic_load(&tf.calls), 1);
     agora_scheduled_pipeline_free(sp);
 }
 
@@ -1021,6 +1290,7 @@ static void runner_pool_stop_ends_every_pipelines(void **state)
 
 static void runner_pool_reports_stopped_on_errors(void **state)
 {
+    agora_health_snapshot snap;
     agora_worker_pool *pool;
     agora_error err;
     test_factory ok;
@@ -1036,6 +1306,18 @@ static void runner_pool_reports_stopped_on_errors(void **state)
     assert_non_null(strstr(err.message, "1 of 2 pipelines"));
     assert_int_equal(atomic_load(&ok.calls), 1);
     assert_int_equal(atomic_load(&bad.calls), 2);
+
+    /* The health snapshot tells which pipeline gave up. */
+    assert_int_equal(agora_worker_pool_snapshot(pool, &snap), 0);
+    assert_int_equal(snap.pipeline_count, 2);
+    assert_string_equal(snap.pipelines[1].pipeline_id, "bad");
+    assert_true(snap.pipelines[1].stopped_on_errors);
+    assert_false(snap.pipelines[1].active);
+    assert_int_equal(snap.pipelines[1].failed_runs, 2);
+    assert_false(snap.pipelines[0].stopped_on_errors);
+    for (size_t i = 0; i < snap.pipeline_count; i++)
+        free(snap.pipelines[i].middlewares);
+    free(snap.pipelines);
     agora_worker_pool_free(pool);
 }
 
@@ -1326,7 +1608,7 @@ int main(void)
         cmocka_unit_test(runner_backoff_doubles_to_cap),
         cmocka_unit_test(runner_schedule_describe_forms),
         cmocka_unit_test(runner_schedule_every_rejects_nonpositive),
-        cmocka_unit_test(runner_cron_rejected),
+        cmocka_unit_test(runner_cron_rejects_bad_expression),
         cmocka_unit_test(runner_new_rejects_bad_options),
         cmocka_unit_test(runner_once_runs_exactly_once),
         cmocka_unit_test(runner_max_errors_stops_loop),
@@ -1334,6 +1616,13 @@ int main(void)
         cmocka_unit_test(runner_success_resets_failures),
         cmocka_unit_test(runner_backoff_waits_follow_formula),
         cmocka_unit_test(runner_every_waits_interval_after_success),
+        cmocka_unit_test(runner_first_run_is_immediate),
+        cmocka_unit_test(runner_every_interval_counts_from_run_end),
+        cmocka_unit_test(runner_backoff_restarts_after_success),
+        cmocka_unit_test(runner_cron_next_tick_strictly_after_run),
+        cmocka_unit_test(runner_cron_skips_missed_ticks),
+        cmocka_unit_test(runner_cron_uses_timezone),
+        cmocka_unit_test(runner_stop_ends_cron_wait),
         cmocka_unit_test(runner_once_retries_after_failure),
         cmocka_unit_test(runner_stop_ends_every_wait),
         cmocka_unit_test(runner_stop_ends_backoff_wait),
