@@ -135,9 +135,13 @@ void agora_scheduled_pipeline_cancel(agora_scheduled_pipeline *sp);
 /* Backoff before the next attempt after n consecutive failures (n >= 1). */
 double agora_backoff_seconds(double base_seconds, unsigned n);
 
+/* The pipeline_id, owned by sp. */
 const char *agora_scheduled_pipeline_id(const agora_scheduled_pipeline *sp);
 
-/* Fills one pipeline's part of a health snapshot. Thread-safe. */
+/*
+ * Fills one pipeline's part of a health snapshot, including the schedule
+ * text. Thread-safe. The caller frees out->middlewares with free().
+ */
 void agora_scheduled_pipeline_snapshot(agora_scheduled_pipeline *sp,
                                        agora_pipeline_snapshot *out);
 
@@ -153,17 +157,29 @@ typedef struct agora_worker_options {
     bool handle_signals;              /* install SIGINT/SIGTERM handling in run() */
 } agora_worker_options;
 
+/*
+ * Creates an empty pool. opts may be NULL for the defaults (no health server,
+ * no signal handling); its strings are copied. Returns NULL with err filled
+ * on an invalid option. A module for `agora worker --module` returns such a
+ * pool from its `agora_worker_pool *get_worker(void)`, and agora then owns it.
+ */
 agora_worker_pool *agora_worker_pool_new(const agora_worker_options *opts,
                                          agora_error *err);
 
 /* Frees the pool and every registered pipeline. Accepts NULL. */
 void agora_worker_pool_free(agora_worker_pool *pool);
 
-/* Adds sp (ownership moves to the pool). Fails on a duplicate pipeline_id. */
+/*
+ * Adds sp; ownership moves to the pool on success only. Fails with
+ * AGORA_EINVAL on a duplicate pipeline_id, AGORA_ESTATE once the pool has
+ * run, or AGORA_ENOMEM, and then the caller still owns sp.
+ */
 int agora_worker_pool_register(agora_worker_pool *pool,
                                agora_scheduled_pipeline *sp, agora_error *err);
 
+/* Number of registered pipelines. */
 size_t agora_worker_pool_size(const agora_worker_pool *pool);
+/* Pipeline at index (registration order), owned by the pool; NULL past the end. */
 agora_scheduled_pipeline *agora_worker_pool_get(agora_worker_pool *pool,
                                                 size_t index);
 

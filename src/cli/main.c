@@ -21,6 +21,7 @@ static void print_usage(FILE *out)
             "                                 health server, until SIGINT or SIGTERM\n"
             "  validate --config FILE         check a pipelines.toml without running it\n"
             "  components [TYPE...]           list the built-in component types and options\n"
+            "  schedule next EXPRESSION       print the next fire times of a cron expression\n"
             "  version                        print the version\n"
             "\n"
             "Run 'agora <command> --help' for the options of a command.\n"
@@ -84,6 +85,7 @@ int main(int argc, char **argv)
         return cli_validate(argc - 1, argv + 1);
     if (strcmp(command, "components") == 0)
         return cli_components(argc - 1, argv + 1);
+    if (strcmp(command, "schedule") == 0) return cli_schedule(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             printf("usage: agora version\n\nPrints the version of agora and exits.\n");

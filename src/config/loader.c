@@ -18,6 +18,7 @@
 
 #include "agora/dlq.h"
 #include "agora/runner.h"
+#include "config/module.h"
 #include "config/toml.h"
 
 #define MAX_BATCH_SIZE 1000000
@@ -56,6 +57,11 @@ struct agora_config {
     pipeline_def *pipelines;
     size_t pipeline_count;
     const char *current_pipeline; /* while parsing one, for messages */
+    /* Shared objects of `import` components. They stay loaded until
+     * agora_config_free, because component types, factories and the
+     * callbacks of every component built from them live there. */
+    config_module **modules;
+    size_t module_count;
 };
 
 /* ---- Errors with positions --------------------------------------------- */
@@ -340,6 +346,124 @@ static void free_component(const component_def *def, void *component)
     }
 }
 
+/* Keeps module open until agora_config_free. Closes it when out of memory. */
+static int keep_module(agora_config *cfg, config_module *module,
+                       agora_error *err)
+{
+    config_module **grown = realloc(cfg->modules, (cfg->module_count + 1) *
+                                                      sizeof(*cfg->modules));
+    if (grown == NULL) {
+        config_module_close(module);
+        return agora_error_set(err, AGORA_ENOMEM, "out of memory");
+    }
+    cfg->modules = grown;
+    cfg->modules[cfg->module_count++] = module;
+    return 0;
+}
+
+/*
+ * Loads the component type named by `import = "path/lib.so:symbol"`: the
+ * symbol must be a `const agora_component_type` of the kind expected at this
+ * place, with the matching factory set. A relative path starts at the
+ * directory of the config file. Every error points at the import value.
+ */
+static int import_component(agora_config *cfg, const char *pipeline,
+                            const toml_kv *import, agora_component_kind kind,
+                            const char *where, component_def *def,
+                            agora_error *err)
+{
+    const toml_node *value = import->value;
+    const char *kind_name = agora_component_kind_name(kind);
+    char *file = NULL, *path = NULL;
+    config_module *module = NULL;
+    const agora_component_type *type;
+    int rc = AGORA_ECONFIG;
+
+    if (expect_type(cfg, import, TOML_STRING, "a string such as "
+                    "\"lib/my_components.so:my_source\"", err) != 0)
+        return AGORA_ECONFIG;
+    const char *text = value->u.str.ptr;
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon == text || colon[1] == '\0' ||
+        memchr(text, '\0', value->u.str.len) != NULL) {
+        return config_error(cfg, err, value->line, value->column,
+                            "pipeline '%s': %s import '%s' must be "
+                            "\"path/lib.so:symbol\", the path of a shared "
+                            "object and the name of the agora_component_type "
+                            "it exports",
+                            pipeline, where, text);
+    }
+    const char *symbol = colon + 1;
+
+    file = strndup(text, (size_t)(colon - text));
+    if (file == NULL) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (file[0] == '/')
+        path = strdup(file);
+    else if (asprintf(&path, "%s/%s", cfg->base_dir, file) < 0)
+        path = NULL;
+    if (path == NULL) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+
+    module = config_module_open(path, err);
+    if (module == NULL) {
+        config_error(cfg, err, value->line, value->column,
+                     "pipeline '%s': %s import: %s", pipeline, where,
+                     err->message);
+        goto cleanup;
+    }
+    type = config_module_symbol(module, symbol, err);
+    if (type == NULL) {
+        config_error(cfg, err, value->line, value->column,
+                     "pipeline '%s': %s import: %s", pipeline, where,
+                     err->message);
+        goto cleanup;
+    }
+    if (type->kind != kind) {
+        bool known = type->kind == AGORA_COMPONENT_SOURCE ||
+                     type->kind == AGORA_COMPONENT_MIDDLEWARE ||
+                     type->kind == AGORA_COMPONENT_SINK;
+        config_error(cfg, err, value->line, value->column,
+                     "pipeline '%s': %s imports '%s' from '%s', which is %s%s, "
+                     "not a %s; import it where a %s belongs",
+                     pipeline, where, symbol, path,
+                     known ? "a " : "of unknown kind ",
+                     known ? agora_component_kind_name(type->kind) : "",
+                     kind_name,
+                     known ? agora_component_kind_name(type->kind) : kind_name);
+        goto cleanup;
+    }
+    bool has_factory = (kind == AGORA_COMPONENT_SOURCE && type->create_source) ||
+                       (kind == AGORA_COMPONENT_MIDDLEWARE &&
+                        type->create_middleware) ||
+                       (kind == AGORA_COMPONENT_SINK && type->create_sink);
+    if (!has_factory || type->type == NULL || type->type[0] == '\0') {
+        config_error(cfg, err, value->line, value->column,
+                     "pipeline '%s': %s import '%s' from '%s' has %s; set "
+                     "its `type` name and its create_%s function",
+                     pipeline, where, symbol, path,
+                     has_factory ? "an empty type name" : "no factory",
+                     kind_name);
+        goto cleanup;
+    }
+
+    rc = keep_module(cfg, module, err);
+    module = NULL;
+    if (rc != 0)
+        goto cleanup;
+    def->type = type;
+
+cleanup:
+    config_module_close(module);
+    free(path);
+    free(file);
+    return rc;
+}
+
 /*
  * Parses `{ type = "...", name = "...", ...options }` for one component.
  * where describes the place for messages ("source", "sinks[1]").
@@ -362,30 +486,34 @@ static int parse_component(agora_config *cfg, const char *pipeline,
     def->table = node;
 
     const toml_kv *import = toml_table_get(node, "import");
-    if (import != NULL)
-        return config_error(cfg, err, import->line, import->column,
-                            "pipeline '%s': %s uses 'import', but loading C "
-                            "components from shared objects is not supported "
-                            "yet; use a built-in type",
-                            pipeline, where);
-
     const toml_kv *type_kv = toml_table_get(node, "type");
-    list_types(kind, hint, sizeof(hint));
-    if (type_kv == NULL)
-        return config_error(cfg, err, node->line, node->column,
-                            "pipeline '%s': %s has no 'type'; set type to one "
-                            "of: %s",
-                            pipeline, where, hint);
-    if (expect_type(cfg, type_kv, TOML_STRING, "a string", err) != 0)
-        return AGORA_ECONFIG;
-    def->type = agora_component_find(kind, type_kv->value->u.str.ptr);
-    if (def->type == NULL)
-        return config_error(cfg, err, type_kv->value->line,
-                            type_kv->value->column,
-                            "pipeline '%s': unknown %s type '%s'; valid types "
-                            "are: %s",
-                            pipeline, agora_component_kind_name(kind),
-                            type_kv->value->u.str.ptr, hint);
+    if (import != NULL) {
+        if (type_kv != NULL)
+            return config_error(cfg, err, type_kv->line, type_kv->column,
+                                "pipeline '%s': %s has both 'type' and "
+                                "'import'; keep one of them",
+                                pipeline, where);
+        if (import_component(cfg, pipeline, import, kind, where, def, err) != 0)
+            return AGORA_ECONFIG;
+    } else {
+        list_types(kind, hint, sizeof(hint));
+        if (type_kv == NULL)
+            return config_error(cfg, err, node->line, node->column,
+                                "pipeline '%s': %s has no 'type'; set type to "
+                                "one of: %s, or load a C component with "
+                                "import = \"path/lib.so:symbol\"",
+                                pipeline, where, hint);
+        if (expect_type(cfg, type_kv, TOML_STRING, "a string", err) != 0)
+            return AGORA_ECONFIG;
+        def->type = agora_component_find(kind, type_kv->value->u.str.ptr);
+        if (def->type == NULL)
+            return config_error(cfg, err, type_kv->value->line,
+                                type_kv->value->column,
+                                "pipeline '%s': unknown %s type '%s'; valid "
+                                "types are: %s",
+                                pipeline, agora_component_kind_name(kind),
+                                type_kv->value->u.str.ptr, hint);
+    }
 
     snprintf(def->name, sizeof(def->name), "%s", def->type->type);
     const toml_kv *name_kv = toml_table_get(node, "name");
@@ -401,7 +529,8 @@ static int parse_component(agora_config *cfg, const char *pipeline,
 
     for (size_t i = 0; i < node->u.table.len; i++) {
         const toml_kv *kv = &node->u.table.items[i];
-        if (strcmp(kv->key, "type") == 0 || strcmp(kv->key, "name") == 0)
+        if (strcmp(kv->key, "type") == 0 || strcmp(kv->key, "name") == 0 ||
+            strcmp(kv->key, "import") == 0)
             continue;
         const agora_option_spec *spec = find_option(def->type, kv->key);
         if (spec == NULL) {
@@ -484,6 +613,41 @@ static int parse_component_array(agora_config *cfg, pipeline_def *pd,
 
 /* ---- Schedule ---------------------------------------------------------- */
 
+/* Reads expression and timezone of a cron schedule table and checks both. */
+static int parse_cron_schedule(agora_config *cfg, pipeline_def *pd,
+                               const toml_node *node, agora_error *err)
+{
+    const toml_kv *expression = toml_table_get(node, "expression");
+    const toml_kv *timezone = toml_table_get(node, "timezone");
+    agora_error cron_err;
+
+    if (expression == NULL)
+        return config_error(cfg, err, node->line, node->column,
+                            "pipeline '%s': a 'cron' schedule needs an "
+                            "expression such as \"0 */6 * * *\" (minute hour "
+                            "day-of-month month day-of-week)",
+                            pd->name);
+    if (expect_type(cfg, expression, TOML_STRING, "a string", err) != 0)
+        return AGORA_ECONFIG;
+    if (timezone != NULL &&
+        expect_type(cfg, timezone, TOML_STRING, "a string such as \"Europe/Berlin\"",
+                    err) != 0)
+        return AGORA_ECONFIG;
+
+    agora_error_clear(&cron_err);
+    const char *tz = timezone != NULL ? timezone->value->u.str.ptr : NULL;
+    if (agora_schedule_cron(&pd->schedule, expression->value->u.str.ptr, tz,
+                            &cron_err) != 0) {
+        /* Point at the timezone when the zone is what failed. */
+        const toml_node *at = expression->value;
+        if (timezone != NULL && strstr(cron_err.message, "zone") != NULL)
+            at = timezone->value;
+        return config_error(cfg, err, at->line, at->column, "pipeline '%s': %s",
+                            pd->name, cron_err.message);
+    }
+    return 0;
+}
+
 static int parse_schedule(agora_config *cfg, pipeline_def *pd,
                           const toml_kv *kv, agora_error *err)
 {
@@ -555,10 +719,7 @@ static int parse_schedule(agora_config *cfg, pipeline_def *pd,
                             "only to mode \"every\", not \"%s\"",
                             pd->name, m);
     if (strcmp(m, "cron") == 0)
-        return config_error(cfg, err, mode->value->line, mode->value->column,
-                            "pipeline '%s': cron schedules are not supported "
-                            "yet; use mode \"every\" with an interval for now",
-                            pd->name);
+        return parse_cron_schedule(cfg, pd, node, err);
     if (strcmp(m, "continuous") == 0) {
         pd->schedule = agora_schedule_continuous();
         return 0;
@@ -1013,6 +1174,10 @@ void agora_config_free(agora_config *cfg)
         free(cfg->pipelines[i].dlq_path);
     }
     free(cfg->pipelines);
+    /* Last, since component types of the config point into these objects. */
+    for (size_t i = 0; i < cfg->module_count; i++)
+        config_module_close(cfg->modules[i]);
+    free(cfg->modules);
     toml_free(cfg->root);
     agora_arena_free(cfg->arena);
     free(cfg->path);

@@ -26,6 +26,41 @@ int agora_schedule_every(agora_schedule *out, double seconds, agora_error *err)
     return 0;
 }
 
+int agora_schedule_cron(agora_schedule *out, const char *expression,
+                        const char *tz_name, agora_error *err)
+{
+    agora_error parse_err;
+    agora_cron *cron;
+
+    if (out == NULL)
+        return agora_error_set(err, AGORA_EINVAL,
+                               "agora_schedule_cron: out must not be NULL");
+    if (tz_name != NULL && strlen(tz_name) >= AGORA_TIMEZONE_MAX)
+        return agora_error_set(err, AGORA_EINVAL,
+                               "time zone name '%.40s...' is %zu characters long; "
+                               "the maximum is %d",
+                               tz_name, strlen(tz_name), AGORA_TIMEZONE_MAX - 1);
+
+    /* Parsing checks the length of expression, the fields and the zone. Any
+     * failure but out-of-memory is reported as AGORA_EINVAL, an unknown zone
+     * included. */
+    agora_error_clear(&parse_err);
+    cron = agora_cron_parse(expression, tz_name, &parse_err);
+    if (cron == NULL)
+        return agora_error_set(err,
+                               parse_err.code == AGORA_ENOMEM ? AGORA_ENOMEM
+                                                              : AGORA_EINVAL,
+                               "%s", parse_err.message);
+    agora_cron_free(cron);
+
+    memset(out, 0, sizeof(*out));
+    out->mode = AGORA_SCHEDULE_CRON;
+    snprintf(out->expression, sizeof(out->expression), "%s", expression);
+    if (tz_name != NULL)
+        snprintf(out->timezone, sizeof(out->timezone), "%s", tz_name);
+    return 0;
+}
+
 agora_schedule agora_schedule_once(void)
 {
     agora_schedule s;

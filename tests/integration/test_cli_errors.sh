@@ -57,11 +57,11 @@ format = "agora/v1"
 [pipelines.p]
 source = { type = "jsonl", path = "in.jsonl" }
 sinks = [{ type = "stdout" }]
-schedule = { mode = "cron", expression = "0 */6 * * *" }
+schedule = { mode = "cron", expression = "0 0 30 2 *" }
 TOML
 status=0; msg=$("$AGORA_BIN" validate --config cron.toml 2>&1) || status=$?
-check_eq "cron schedule is rejected for now" 2 "$status"
-check_contains "cron rejection says why" "cron schedules are not supported yet" "$msg"
+check_eq "impossible cron expression exits 2" 2 "$status"
+check_contains "impossible cron expression points at the expression" "cron.toml:5:42:" "$msg"
 
 printf 'format = "agora/v1"\n[pipelines.p\n' >syntax.toml
 status=0; msg=$("$AGORA_BIN" validate --config syntax.toml 2>&1) || status=$?

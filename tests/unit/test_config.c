@@ -212,11 +212,41 @@ static void config_rejects_zero_interval(void **state)
                  "5:12", "greater than 0 seconds");
 }
 
-static void config_rejects_cron_for_now(void **state)
+static void config_accepts_cron_schedule(void **state)
+{
+    agora_error err;
+    char schedule[64];
+
+    agora_config *cfg = load_text(HEAD "[pipelines.p]\n"
+                                       "source = { type = \"jsonl\", path = \"in.jsonl\" }\n" SINK
+                                       "schedule = { mode = \"cron\", expression = \"0 */6 * * *\" }\n",
+                                  &err);
+    if (cfg == NULL)
+        fail_msg("%s", err.message);
+    agora_config_pipeline_schedule(cfg, 0, schedule, sizeof(schedule));
+    assert_string_equal(schedule, "cron('0 */6 * * *')");
+    agora_config_free(cfg);
+}
+
+static void config_rejects_bad_cron_expression(void **state)
 {
     expect_error(HEAD "[pipelines.p]\nsource = { type = \"jsonl\", path = \"in.jsonl\" }\n" SINK
-                      "schedule = { mode = \"cron\", expression = \"* * * * *\" }\n",
-                 "5:21", "cron schedules are not supported yet");
+                      "schedule = { mode = \"cron\", expression = \"0 25 * * *\" }\n",
+                 "5:42", "hour");
+}
+
+static void config_rejects_cron_without_expression(void **state)
+{
+    expect_error(HEAD "[pipelines.p]\nsource = { type = \"jsonl\", path = \"in.jsonl\" }\n" SINK
+                      "schedule = { mode = \"cron\" }\n",
+                 "5:12", "needs an expression");
+}
+
+static void config_rejects_unknown_timezone(void **state)
+{
+    expect_error(HEAD "[pipelines.p]\nsource = { type = \"jsonl\", path = \"in.jsonl\" }\n" SINK
+                      "schedule = { mode = \"cron\", expression = \"0 * * * *\", timezone = \"Mars/Olympus\" }\n",
+                 "5:66", "Mars/Olympus");
 }
 
 static void config_rejects_unknown_schedule_mode(void **state)
@@ -279,7 +309,10 @@ int main(void)
         cmocka_unit_test(config_rejects_unknown_middleware_type),
         cmocka_unit_test(config_points_at_bad_filter_expression),
         cmocka_unit_test(config_rejects_zero_interval),
-        cmocka_unit_test(config_rejects_cron_for_now),
+        cmocka_unit_test(config_accepts_cron_schedule),
+        cmocka_unit_test(config_rejects_bad_cron_expression),
+        cmocka_unit_test(config_rejects_cron_without_expression),
+        cmocka_unit_test(config_rejects_unknown_timezone),
         cmocka_unit_test(config_rejects_unknown_schedule_mode),
         cmocka_unit_test(config_rejects_dlq_without_path),
         cmocka_unit_test(config_rejects_duplicate_pipeline_id),
