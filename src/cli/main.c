@@ -17,7 +17,8 @@ static void print_usage(FILE *out)
             "\n"
             "commands:\n"
             "  run [PIPELINE] --config FILE   run one pipeline once and print its summary\n"
-            "  worker --config FILE           run every pipeline on its schedule, with the\n"
+            "  worker [--config FILE | --module NAME]\n"
+            "                                 run every pipeline on its schedule, with the\n"
             "                                 health server, until SIGINT or SIGTERM\n"
             "  validate --config FILE         check a pipelines.toml without running it\n"
             "  components [TYPE...]           list the built-in component types and options\n"
@@ -85,7 +86,8 @@ int main(int argc, char **argv)
         return cli_validate(argc - 1, argv + 1);
     if (strcmp(command, "components") == 0)
         return cli_components(argc - 1, argv + 1);
-    if (strcmp(command, "schedule") == 0) return cli_schedule(argc - 1, argv + 1);
+    if (strcmp(command, "schedule") == 0)
+        return cli_schedule(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             printf("usage: agora version\n\nPrints the version of agora and exits.\n");
