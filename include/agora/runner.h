@@ -82,7 +82,8 @@ agora_schedule agora_schedule_continuous(void);
 
 /*
  * Writes the text form used in logs, /health and metric labels:
- * "every 21600.0s", "cron('<expression>')", "continuous" or "once".
+ * "every 21600.0s", "cron('<expression>')" (with ", timezone='<name>'" before
+ * the closing bracket when a zone is set), "continuous" or "once".
  */
 void agora_schedule_describe(const agora_schedule *s, char *buf, size_t size);
 

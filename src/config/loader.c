@@ -696,6 +696,14 @@ static int parse_schedule(agora_config *cfg, pipeline_def *pd,
     }
 
     if (strcmp(m, "every") == 0) {
+        const toml_kv *cron_only = toml_table_get(node, "expression");
+        if (cron_only == NULL)
+            cron_only = toml_table_get(node, "timezone");
+        if (cron_only != NULL)
+            return config_error(cfg, err, cron_only->line, cron_only->column,
+                                "pipeline '%s': '%s' applies only to mode "
+                                "\"cron\", not \"every\"",
+                                pd->name, cron_only->key);
         if (!any_unit)
             return config_error(cfg, err, node->line, node->column,
                                 "pipeline '%s': an 'every' schedule needs "
@@ -718,6 +726,16 @@ static int parse_schedule(agora_config *cfg, pipeline_def *pd,
                             "pipeline '%s': seconds/minutes/hours/days apply "
                             "only to mode \"every\", not \"%s\"",
                             pd->name, m);
+    if (strcmp(m, "cron") != 0) {
+        const toml_kv *cron_only = toml_table_get(node, "expression");
+        if (cron_only == NULL)
+            cron_only = toml_table_get(node, "timezone");
+        if (cron_only != NULL)
+            return config_error(cfg, err, cron_only->line, cron_only->column,
+                                "pipeline '%s': '%s' applies only to mode "
+                                "\"cron\", not \"%s\"",
+                                pd->name, cron_only->key, m);
+    }
     if (strcmp(m, "cron") == 0)
         return parse_cron_schedule(cfg, pd, node, err);
     if (strcmp(m, "continuous") == 0) {
@@ -851,7 +869,14 @@ static int parse_pipeline(agora_config *cfg, const toml_kv *entry,
             snprintf(pd->pipeline_id, sizeof(pd->pipeline_id), "%s",
                      kv->value->u.str.ptr);
         } else if (strcmp(key, "source") == 0) {
+            /* Components are parsed where they appear, so the first error in
+             * the file is the one reported. */
             source = kv;
+            rc = parse_component(cfg, pd->name, kv->value,
+                                 AGORA_COMPONENT_SOURCE, "source", &pd->source,
+                                 err);
+            if (rc != 0)
+                return rc;
         } else if (strcmp(key, "middlewares") == 0) {
             rc = parse_component_array(cfg, pd, kv, AGORA_COMPONENT_MIDDLEWARE,
                                        &pd->middlewares, &pd->middleware_count,
@@ -860,6 +885,10 @@ static int parse_pipeline(agora_config *cfg, const toml_kv *entry,
                 return rc;
         } else if (strcmp(key, "sinks") == 0) {
             sinks = kv;
+            rc = parse_component_array(cfg, pd, kv, AGORA_COMPONENT_SINK,
+                                       &pd->sinks, &pd->sink_count, err);
+            if (rc != 0)
+                return rc;
         } else if (strcmp(key, "dlq") == 0) {
             if ((rc = parse_dlq(cfg, pd, kv, err)) != 0)
                 return rc;
@@ -905,20 +934,11 @@ static int parse_pipeline(agora_config *cfg, const toml_kv *entry,
                             "pipeline '%s' has no source; add for example "
                             "source = { type = \"jsonl\", path = \"in.jsonl\" }",
                             pd->name);
-    rc = parse_component(cfg, pd->name, source->value, AGORA_COMPONENT_SOURCE,
-                         "source", &pd->source, err);
-    if (rc != 0)
-        return rc;
-
     if (sinks == NULL)
         return config_error(cfg, err, node->line, node->column,
                             "pipeline '%s' has no sinks; add at least one "
                             "[[pipelines.%s.sinks]] table",
                             pd->name, pd->name);
-    rc = parse_component_array(cfg, pd, sinks, AGORA_COMPONENT_SINK,
-                               &pd->sinks, &pd->sink_count, err);
-    if (rc != 0)
-        return rc;
     if (pd->sink_count == 0)
         return config_error(cfg, err, sinks->value->line, sinks->value->column,
                             "pipeline '%s': sinks is empty; add at least one "

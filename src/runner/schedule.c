@@ -135,8 +135,13 @@ void agora_schedule_describe(const agora_schedule *s, char *buf, size_t size)
         snprintf(buf, size, "every %ss", seconds);
         break;
     case AGORA_SCHEDULE_CRON:
-        snprintf(buf, size, "cron('%.*s')", AGORA_CRON_EXPRESSION_MAX,
-                 s->expression);
+        if (s->timezone[0] != '\0')
+            snprintf(buf, size, "cron('%.*s', timezone='%.*s')",
+                     AGORA_CRON_EXPRESSION_MAX, s->expression,
+                     AGORA_TIMEZONE_MAX, s->timezone);
+        else
+            snprintf(buf, size, "cron('%.*s')", AGORA_CRON_EXPRESSION_MAX,
+                     s->expression);
         break;
     case AGORA_SCHEDULE_CONTINUOUS:
         snprintf(buf, size, "continuous");

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agora/health.h"
 #include "agora/log.h"
@@ -501,6 +502,14 @@ static int next_cron_due(agora_scheduled_pipeline *sp,
                    (unsigned long long)rec->number, rec->elapsed_seconds,
                    (long long)missed, (long long)sp->next_fire);
     *due = now + ((double)sp->next_fire - wall);
+
+    char when[32];
+    time_t fire = (time_t)sp->next_fire;
+    struct tm tm;
+    gmtime_r(&fire, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    AGORA_INFO("runner", "next_run", sp->id, NULL, "next run at %s, schedule %s",
+               when, sp->schedule_text);
     return 0;
 }
 

@@ -249,6 +249,29 @@ static void config_rejects_unknown_timezone(void **state)
                  "5:66", "Mars/Olympus");
 }
 
+static void config_rejects_expression_outside_cron(void **state)
+{
+    expect_error(HEAD "[pipelines.p]\nsource = { type = \"jsonl\", path = \"in.jsonl\" }\n" SINK
+                      "schedule = { mode = \"every\", minutes = 5, expression = \"0 9 * * *\" }\n",
+                 "5:43", "'expression' applies only to mode \"cron\", not \"every\"");
+}
+
+static void config_rejects_timezone_outside_cron(void **state)
+{
+    expect_error(HEAD "[pipelines.p]\nsource = { type = \"jsonl\", path = \"in.jsonl\" }\n" SINK
+                      "schedule = { mode = \"once\", timezone = \"Mars/Base\" }\n",
+                 "5:29", "'timezone' applies only to mode \"cron\", not \"once\"");
+}
+
+static void config_reports_first_error_in_file(void **state)
+{
+    /* The source on line 3 and the middleware on line 6 are both wrong: the
+     * error of line 3 comes first in the file, so it is the one reported. */
+    expect_error(HEAD "[pipelines.p]\nsource = { type = \"jsonl\", pth = \"in.jsonl\" }\n" SINK
+                      "[[pipelines.p.middlewares]]\ntype = \"nosuch\"\n",
+                 "3:28", "unknown option 'pth'");
+}
+
 static void config_rejects_unknown_schedule_mode(void **state)
 {
     expect_error(HEAD "[pipelines.p]\nsource = { type = \"jsonl\", path = \"in.jsonl\" }\n" SINK
@@ -313,6 +336,9 @@ int main(void)
         cmocka_unit_test(config_rejects_bad_cron_expression),
         cmocka_unit_test(config_rejects_cron_without_expression),
         cmocka_unit_test(config_rejects_unknown_timezone),
+        cmocka_unit_test(config_rejects_expression_outside_cron),
+        cmocka_unit_test(config_rejects_timezone_outside_cron),
+        cmocka_unit_test(config_reports_first_error_in_file),
         cmocka_unit_test(config_rejects_unknown_schedule_mode),
         cmocka_unit_test(config_rejects_dlq_without_path),
         cmocka_unit_test(config_rejects_duplicate_pipeline_id),
