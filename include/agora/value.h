@@ -121,6 +121,18 @@ int agora_array_push(agora_arena *arena, agora_value *array,
 int agora_object_push(agora_arena *arena, agora_value *object,
                       const char *key, size_t key_len, agora_value *value);
 
+/*
+ * Replaces the value of the last member named key (the one lookups return)
+ * or appends a member when the key is absent. Earlier duplicates are left
+ * alone. The key is copied into the arena only when a member is appended.
+ * Call it only on an object you own, such as the result of
+ * agora_object_clone, never on a record a pipeline stage received, because
+ * the received record must stay unchanged for the dead-letter queue.
+ * Returns 0, AGORA_EINVAL (object not an object, value NULL) or AGORA_ENOMEM.
+ */
+int agora_object_set(agora_arena *arena, agora_value *object,
+                     const char *key, size_t key_len, agora_value *value);
+
 /* Returns the value of the last member named key, or NULL. */
 agora_value *agora_object_get(const agora_value *object, const char *key,
                               size_t key_len);

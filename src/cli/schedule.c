@@ -56,13 +56,21 @@ static bool read_digits(const char **p, int digits, int *out)
     return true;
 }
 
+typedef enum iso_time_status {
+    ISO_TIME_OK,
+    ISO_TIME_INVALID,
+    ISO_TIME_NO_OFFSET /* a valid local time with nothing after it */
+} iso_time_status;
+
 /*
  * Parses "YYYY-MM-DDTHH:MM[:SS[.fraction]]" followed by "Z" or an offset
  * "+HH:MM" / "-HH:MM" / "+HHMM" into Unix seconds. A fraction is dropped:
  * the next fire time after t and after t plus a fraction of a second is
- * the same whole minute.
+ * the same whole minute. A time without an offset is rejected instead of
+ * being read as UTC or as local time, because either guess can shift every
+ * fire time by hours.
  */
-static bool parse_iso_time(const char *text, int64_t *out)
+static iso_time_status parse_iso_time(const char *text, int64_t *out)
 {
     static const int month_days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     const char *p = text;
@@ -72,18 +80,18 @@ static bool parse_iso_time(const char *text, int64_t *out)
 
     if (!read_digits(&p, 4, &year) || *p++ != '-' || !read_digits(&p, 2, &month) ||
         *p++ != '-' || !read_digits(&p, 2, &day) || (*p != 'T' && *p != 't' && *p != ' '))
-        return false;
+        return ISO_TIME_INVALID;
     p++;
     if (!read_digits(&p, 2, &hour) || *p++ != ':' || !read_digits(&p, 2, &minute))
-        return false;
+        return ISO_TIME_INVALID;
     if (*p == ':') {
         p++;
         if (!read_digits(&p, 2, &second))
-            return false;
+            return ISO_TIME_INVALID;
         if (*p == '.' || *p == ',') {
             p++;
             if (*p < '0' || *p > '9')
-                return false;
+                return ISO_TIME_INVALID;
             while (*p >= '0' && *p <= '9')
                 p++;
         }
@@ -92,7 +100,7 @@ static bool parse_iso_time(const char *text, int64_t *out)
         (month == 2 && day == 29 &&
          !((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)) ||
         hour > 23 || minute > 59 || second > 59)
-        return false;
+        return ISO_TIME_INVALID;
 
     if (*p == 'Z' || *p == 'z') {
         p++;
@@ -101,18 +109,18 @@ static bool parse_iso_time(const char *text, int64_t *out)
         int offset_hours, offset_minutes;
         p++;
         if (!read_digits(&p, 2, &offset_hours))
-            return false;
+            return ISO_TIME_INVALID;
         if (*p == ':')
             p++;
         if (!read_digits(&p, 2, &offset_minutes) || offset_hours > 23 ||
             offset_minutes > 59)
-            return false;
+            return ISO_TIME_INVALID;
         offset = sign * (offset_hours * 3600 + offset_minutes * 60);
     } else {
-        return false;
+        return *p == '\0' ? ISO_TIME_NO_OFFSET : ISO_TIME_INVALID;
     }
     if (*p != '\0')
-        return false;
+        return ISO_TIME_INVALID;
 
     memset(&tm, 0, sizeof(tm));
     tm.tm_year = year - 1900;
@@ -122,7 +130,7 @@ static bool parse_iso_time(const char *text, int64_t *out)
     tm.tm_min = minute;
     tm.tm_sec = second;
     *out = (int64_t)timegm(&tm) - offset;
-    return true;
+    return ISO_TIME_OK;
 }
 
 static void format_utc(int64_t t, char *buf, size_t size)
@@ -206,7 +214,7 @@ static int run_batch(const char *path)
         for (char *f = strtok_r(line, "\t", &save); f != NULL && field_count < 4;
              f = strtok_r(NULL, "\t", &save))
             fields[field_count++] = f;
-        if (field_count < 3 || !parse_iso_time(fields[1], &from) ||
+        if (field_count < 3 || parse_iso_time(fields[1], &from) != ISO_TIME_OK ||
             !parse_count(fields[2], &count)) {
             cli_error("%s:%lu: expected EXPRESSION<TAB>FROM<TAB>COUNT[<TAB>TIMEZONE] "
                       "with an ISO 8601 FROM and a COUNT from 1 to %d",
@@ -224,6 +232,37 @@ static int run_batch(const char *path)
     return status;
 }
 
+/* True when name starts or ends with a space or tab (a quoting slip). */
+static bool has_outer_space(const char *name)
+{
+    size_t len = strlen(name);
+
+    return len > 0 && (name[0] == ' ' || name[0] == '\t' || name[len - 1] == ' ' ||
+                       name[len - 1] == '\t');
+}
+
+/*
+ * Reports the option getopt_long rejected with '?'. argument is
+ * argv[optind - 1]. For a long option, optopt is 0 when the name is unknown
+ * and the option's value when it was given "=VALUE" but takes none. For a
+ * short option, optopt is the letter, and argument may be a cluster such as
+ * "-xv", so only the letter is printed.
+ */
+static void report_rejected_option(const char *argument)
+{
+    if (strncmp(argument, "--", 2) == 0) {
+        int name_len = (int)strcspn(argument, "=");
+
+        if (optopt == 0)
+            cli_error("unknown option '%.*s' (see 'agora schedule --help')",
+                      name_len, argument);
+        else
+            cli_error("option '%.*s' does not take an argument", name_len, argument);
+    } else {
+        cli_error("unknown option '-%c' (see 'agora schedule --help')", optopt);
+    }
+}
+
 int cli_schedule(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -239,6 +278,7 @@ int cli_schedule(int argc, char **argv)
     const char *batch_path = NULL;
     unsigned count = COUNT_DEFAULT;
     int64_t from;
+    iso_time_status from_status;
     agora_error err;
     int opt;
 
@@ -259,7 +299,9 @@ int cli_schedule(int argc, char **argv)
     argc--;
     argv++;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "f:n:z:h", options, NULL)) != -1) {
+    /* getopt's own messages would start with argv[0], which is "next" here. */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":f:n:z:h", options, NULL)) != -1) {
         switch (opt) {
         case 'f':
             from_text = optarg;
@@ -280,8 +322,12 @@ int cli_schedule(int argc, char **argv)
         case 'h':
             print_help();
             return EXIT_OK;
+        case ':':
+            cli_error("option '%s' requires an argument (see 'agora schedule --help')",
+                      argv[optind - 1]);
+            return EXIT_USAGE;
         default:
-            cli_error("run 'agora schedule --help' for the options");
+            report_rejected_option(argv[optind - 1]);
             return EXIT_USAGE;
         }
     }
@@ -302,10 +348,21 @@ int cli_schedule(int argc, char **argv)
 
     if (from_text == NULL) {
         from = (int64_t)time(NULL);
-    } else if (!parse_iso_time(from_text, &from)) {
+    } else if ((from_status = parse_iso_time(from_text, &from)) == ISO_TIME_NO_OFFSET) {
+        cli_error("invalid --from time '%s': the UTC offset is missing; write "
+                  "%sZ for UTC or add an offset such as %s+01:00",
+                  from_text, from_text, from_text);
+        return EXIT_USAGE;
+    } else if (from_status != ISO_TIME_OK) {
         cli_error("invalid --from time '%s'; use an ISO 8601 time such as "
                   "2026-12-04T17:13:00Z or 2026-12-04T18:13:00+01:00",
                   from_text);
+        return EXIT_USAGE;
+    }
+    if (tz_name != NULL && has_outer_space(tz_name)) {
+        cli_error("invalid --timezone '%s': the name has leading or trailing "
+                  "spaces; remove them, for example --timezone 'Europe/Berlin'",
+                  tz_name);
         return EXIT_USAGE;
     }
 

@@ -20,6 +20,42 @@ struct config_module {
     char *path;
 };
 
+static bool has_so_suffix(const char *path)
+{
+    size_t len = strlen(path);
+
+    return len >= 3 && strcmp(path + len - 3, ".so") == 0;
+}
+
+/*
+ * Fills err for a path that stat rejected with error_number. A path without
+ * ".so" gets a hint, because paths are used as given and "pipelines/worker"
+ * is easily written for "pipelines/worker.so".
+ */
+static void report_missing(const char *path, int error_number, agora_error *err)
+{
+    char *with_suffix = NULL;
+    struct stat st;
+
+    if (has_so_suffix(path) || asprintf(&with_suffix, "%s.so", path) < 0) {
+        agora_error_set(err, AGORA_ENOTFOUND,
+                        "shared object '%s' not found (%s); check the path",
+                        path, strerror(error_number));
+        return;
+    }
+    if (stat(with_suffix, &st) == 0)
+        agora_error_set(err, AGORA_ENOTFOUND,
+                        "shared object '%s' not found (%s); a path is used as "
+                        "given, without adding .so: did you mean '%s'?",
+                        path, strerror(error_number), with_suffix);
+    else
+        agora_error_set(err, AGORA_ENOTFOUND,
+                        "shared object '%s' not found (%s); check the path, "
+                        "which is used as given (no .so suffix is added)",
+                        path, strerror(error_number));
+    free(with_suffix);
+}
+
 config_module *config_module_open(const char *path, agora_error *err)
 {
     config_module *module = NULL;
@@ -30,9 +66,7 @@ config_module *config_module_open(const char *path, agora_error *err)
         return NULL;
     }
     if (stat(path, &st) != 0) {
-        agora_error_set(err, AGORA_ENOTFOUND,
-                        "shared object '%s' not found (%s); check the path",
-                        path, strerror(errno));
+        report_missing(path, errno, err);
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {

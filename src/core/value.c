@@ -194,6 +194,29 @@ agora_value *agora_object_get(const agora_value *object, const char *key,
     return NULL;
 }
 
+int agora_object_set(agora_arena *arena, agora_value *object,
+                     const char *key, size_t key_len, agora_value *value)
+{
+    size_t i;
+
+    if (object == NULL || object->type != AGORA_OBJECT || value == NULL ||
+        (key == NULL && key_len > 0))
+        return AGORA_EINVAL;
+
+    /* Same backward scan as agora_object_get, so the member that lookups
+     * return is the one replaced; earlier duplicates stay as they are. */
+    for (i = object->u.object.len; i > 0; i--) {
+        agora_member *member = &object->u.object.members[i - 1];
+
+        if (member->key.len == key_len &&
+            (key_len == 0 || memcmp(member->key.ptr, key, key_len) == 0)) {
+            member->value = value;
+            return 0;
+        }
+    }
+    return agora_object_push(arena, object, key, key_len, value);
+}
+
 agora_value *agora_object_getz(const agora_value *object, const char *key)
 {
     if (key == NULL)

@@ -178,6 +178,7 @@ module_error "pool without pipelines" "--module ./empty_worker.so" "returned a p
 module_error "bad module name" "--module pipelines..worker" "invalid module name 'pipelines..worker'"
 module_error "health options with a module" "--module worker --health-port 8080" "do not apply to the module"
 module_error "config and module together" "--module worker --config pipelines.toml" "exclude each other"
+module_error "path without .so gets a hint" "--module ./worker" "did you mean './worker.so'?"
 
 # ---- import in pipelines.toml ------------------------------------------------------
 

@@ -102,6 +102,19 @@ check_contains "invalid --from is named" "'2026-02-30T00:00:00Z'" "$msg"
 
 status=0; msg=$("$AGORA_BIN" schedule next '0 0 * * *' --from 2026-02-03T00:00:00 2>&1) || status=$?
 check_eq "--from without an offset exits 2" 2 "$status"
+check_contains "--from without an offset says the offset is missing" "the UTC offset is missing" "$msg"
+
+status=0; msg=$("$AGORA_BIN" schedule next '0 0 * * *' --from 2>&1) || status=$?
+check_eq "--from without a value exits 2" 2 "$status"
+check_contains "--from without a value is reported by agora" "agora: option '--from' requires an argument" "$msg"
+
+status=0; msg=$("$AGORA_BIN" schedule next '0 0 * * *' --bogus 2>&1) || status=$?
+check_eq "unknown option exits 2" 2 "$status"
+check_contains "unknown option is named" "agora: unknown option '--bogus'" "$msg"
+
+status=0; msg=$("$AGORA_BIN" schedule next '0 0 * * *' --timezone ' Europe/Berlin' 2>&1) || status=$?
+check_eq "time zone with a space exits 2" 2 "$status"
+check_contains "time zone with a space is explained" "leading or trailing spaces" "$msg"
 
 status=0; msg=$("$AGORA_BIN" schedule next '0 0 * * *' --count 0 2>&1) || status=$?
 check_eq "--count 0 exits 2" 2 "$status"

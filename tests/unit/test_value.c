@@ -233,6 +233,109 @@ static void object_clone_is_shallow(void **state)
     agora_arena_free(arena);
 }
 
+/* Asserts that value, written as compact JSON, equals expected. */
+static void assert_json(const agora_value *value, const char *expected)
+{
+    agora_buf buf;
+
+    agora_buf_init(&buf);
+    assert_int_equal(agora_json_write(&buf, value), 0);
+    assert_int_equal(agora_buf_append(&buf, "", 1), 0);
+    assert_string_equal(buf.data, expected);
+    agora_buf_free(&buf);
+}
+
+static void object_set_replaces_in_place(void **state)
+{
+    agora_arena *arena = agora_arena_new(0);
+    agora_value *object = agora_value_object(arena, 2);
+    agora_value *upper;
+    const char *key_before;
+    size_t used_before;
+
+    agora_object_push(arena, object, "id", 2, agora_value_int(arena, 1));
+    agora_object_push(arena, object, "city", 4, agora_value_string(arena, "bonn", 4));
+    upper = agora_value_string_ref(arena, "BONN", 4);
+    key_before = object->u.object.members[1].key.ptr;
+    used_before = agora_arena_used(arena);
+
+    assert_int_equal(agora_object_set(arena, object, "city", 4, upper), 0);
+    assert_int_equal(object->u.object.len, 2);
+    assert_ptr_equal(object->u.object.members[1].key.ptr, key_before);
+    assert_ptr_equal(object->u.object.members[1].value, upper);
+    /* Replacing allocates nothing: the key is not copied again. */
+    assert_int_equal(agora_arena_used(arena), used_before);
+    assert_json(object, "{\"id\":1,\"city\":\"BONN\"}");
+    agora_arena_free(arena);
+}
+
+static void object_set_appends_absent_key(void **state)
+{
+    agora_arena *arena = agora_arena_new(0);
+    agora_value *object = agora_value_object(arena, 0);
+    char key[] = "zip";
+
+    agora_object_push(arena, object, "id", 2, agora_value_int(arena, 1));
+    assert_int_equal(agora_object_set(arena, object, key, 3, agora_value_string(arena, "53111", 5)), 0);
+    key[0] = 'X'; /* an appended member keeps its own copy of the key */
+
+    assert_int_equal(object->u.object.len, 2);
+    assert_string_equal(object->u.object.members[1].key.ptr, "zip");
+    assert_json(object, "{\"id\":1,\"zip\":\"53111\"}");
+    assert_int_equal(agora_object_set(arena, object, "", 0, agora_value_null(arena)), 0);
+    assert_json(object, "{\"id\":1,\"zip\":\"53111\",\"\":null}");
+    agora_arena_free(arena);
+}
+
+static void object_set_replaces_last_duplicate(void **state)
+{
+    agora_arena *arena = agora_arena_new(0);
+    agora_value *object = agora_value_object(arena, 0);
+
+    agora_object_push(arena, object, "a", 1, agora_value_int(arena, 1));
+    agora_object_push(arena, object, "b", 1, agora_value_int(arena, 2));
+    agora_object_push(arena, object, "a", 1, agora_value_int(arena, 3));
+
+    assert_int_equal(agora_object_set(arena, object, "a", 1, agora_value_int(arena, 9)), 0);
+    assert_int_equal(object->u.object.len, 3);
+    assert_json(object, "{\"a\":1,\"b\":2,\"a\":9}");
+    assert_true(agora_object_getz(object, "a")->u.integer == 9);
+    agora_arena_free(arena);
+}
+
+static void object_set_on_clone_keeps_original(void **state)
+{
+    agora_arena *arena = agora_arena_new(0);
+    agora_value *record = agora_value_object(arena, 0);
+    agora_value *out;
+
+    agora_object_push(arena, record, "city", 4, agora_value_string(arena, "bonn", 4));
+    agora_object_push(arena, record, "n", 1, agora_value_int(arena, 5));
+    out = agora_object_clone(arena, record, 0);
+    assert_non_null(out);
+
+    assert_int_equal(agora_object_set(arena, out, "city", 4, agora_value_string(arena, "BONN", 4)), 0);
+    assert_int_equal(agora_object_set(arena, out, "new", 3, agora_value_bool(arena, true)), 0);
+    assert_json(out, "{\"city\":\"BONN\",\"n\":5,\"new\":true}");
+    assert_json(record, "{\"city\":\"bonn\",\"n\":5}");
+    agora_arena_free(arena);
+}
+
+static void object_set_rejects_invalid(void **state)
+{
+    agora_arena *arena = agora_arena_new(0);
+    agora_value *object = agora_value_object(arena, 0);
+    agora_value *array = agora_value_array(arena, 0);
+    agora_value *one = agora_value_int(arena, 1);
+
+    assert_int_equal(agora_object_set(arena, NULL, "a", 1, one), AGORA_EINVAL);
+    assert_int_equal(agora_object_set(arena, array, "a", 1, one), AGORA_EINVAL);
+    assert_int_equal(agora_object_set(arena, object, "a", 1, NULL), AGORA_EINVAL);
+    assert_int_equal(agora_object_set(arena, object, NULL, 1, one), AGORA_EINVAL);
+    assert_int_equal(object->u.object.len, 0);
+    agora_arena_free(arena);
+}
+
 static agora_value *build_sample(agora_arena *arena)
 {
     agora_value *root = agora_value_object(arena, 0);
@@ -352,6 +455,11 @@ int main(void)
         cmocka_unit_test(object_get_last_duplicate_wins),
         cmocka_unit_test(object_key_with_nul),
         cmocka_unit_test(object_clone_is_shallow),
+        cmocka_unit_test(object_set_replaces_in_place),
+        cmocka_unit_test(object_set_appends_absent_key),
+        cmocka_unit_test(object_set_replaces_last_duplicate),
+        cmocka_unit_test(object_set_on_clone_keeps_original),
+        cmocka_unit_test(object_set_rejects_invalid),
         cmocka_unit_test(value_copy_outlives_source_arena),
         cmocka_unit_test(value_equal_int_and_double),
         cmocka_unit_test(value_equal_objects_in_order),
