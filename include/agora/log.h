@@ -1,12 +1,22 @@
 /*
- * Logging: one line per event on stderr, in logfmt.
+ * Logging: one line per event on stderr, in logfmt (the default) or JSON.
  *
  *   time=2026-12-04T19:50:00.123Z level=info component=runner
  *   event=run_finished pipeline_id=movies run_id=5f2c... msg="..."
  *
- * Values that contain spaces, quotes or '=' are quoted with backslash
- * escapes. The line is written with one write(2) call, so lines from several
- * threads do not interleave. Never pass secrets to these functions.
+ *   {"time":"2026-12-04T19:50:00.123Z","level":"info","component":"runner",
+ *    "event":"run_finished","pipeline_id":"movies","run_id":"5f2c...","msg":"..."}
+ *
+ * In logfmt, values that contain spaces, quotes or '=' are quoted with
+ * backslash escapes. The line is written with one write(2) call, so lines
+ * from several threads do not interleave. Never pass secrets to these
+ * functions.
+ *
+ * Warn and error lines that repeat (same level, component, event,
+ * pipeline_id and message, numbers in the message aside) within 60 s are
+ * written once; the later ones are counted and reported in one line with
+ * the field repeated=N when the window ends, when the same key logs another
+ * message, or at agora_log_flush. docs/logging.md has the full rule.
  */
 #ifndef AGORA_LOG_H
 #define AGORA_LOG_H
@@ -31,6 +41,32 @@ agora_log_level agora_log_get_level(void);
 
 /* Parses "debug", "info", "warn"/"warning", "error", "off". Returns -1 if unknown. */
 int agora_log_level_parse(const char *name);
+
+typedef enum agora_log_format {
+    AGORA_LOG_FORMAT_LOGFMT = 0,
+    AGORA_LOG_FORMAT_JSON = 1
+} agora_log_format;
+
+/* Sets the line format (default AGORA_LOG_FORMAT_LOGFMT). Thread-safe. */
+void agora_log_set_format(agora_log_format format);
+agora_log_format agora_log_get_format(void);
+
+/* Parses "logfmt" or "json". Returns -1 if unknown. */
+int agora_log_format_parse(const char *name);
+
+/*
+ * Writes the count line of every repeated warn or error whose 60 s window has
+ * ended. Any log call does this too; a long-running program calls it from
+ * time to time so a count is not held back while nothing else is logged.
+ */
+void agora_log_flush_expired(void);
+
+/*
+ * Writes the count line of every repeated warn or error now, ended window or
+ * not, and forgets every key, so the next occurrence of any message is
+ * written in full. Call it before the process exits.
+ */
+void agora_log_flush(void);
 
 /* Redirects output to fd (default 2). For tests. */
 void agora_log_set_fd(int fd);

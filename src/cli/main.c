@@ -40,19 +40,45 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-bool cli_set_log_level(const char *level)
+/* Applies one option: the flag when given, else the environment variable. */
+static bool apply_log_option(const char *flag, const char *noun,
+                             const char *value, const char *env_name,
+                             const char *allowed,
+                             int (*parse)(const char *), int *out)
 {
-    const char *name = level != NULL ? level : getenv("AGORA_LOG_LEVEL");
+    const char *name = value != NULL ? value : getenv(env_name);
 
-    if (name == NULL || name[0] == '\0')
+    *out = -1;
+    if (name == NULL || (value == NULL && name[0] == '\0'))
         return true;
-    int parsed = agora_log_level_parse(name);
-    if (parsed < 0) {
-        cli_error("invalid log level '%s'%s; use debug, info, warn, error or off",
-                  name, level != NULL ? "" : " in AGORA_LOG_LEVEL");
+    *out = parse(name);
+    if (*out < 0) {
+        if (value != NULL)
+            cli_error("invalid %s '%s'; use %s", flag, name, allowed);
+        else
+            cli_error("invalid %s '%s' in %s; use %s, or unset it", noun,
+                      name, env_name, allowed);
         return false;
     }
-    agora_log_set_level((agora_log_level)parsed);
+    return true;
+}
+
+bool cli_set_log_options(const char *level, const char *format)
+{
+    int parsed_level, parsed_format;
+
+    if (!apply_log_option("--log-level", "log level", level, "AGORA_LOG_LEVEL",
+                          "debug, info, warn, error or off",
+                          agora_log_level_parse, &parsed_level))
+        return false;
+    if (!apply_log_option("--log-format", "log format", format, "AGORA_LOG_FORMAT",
+                          "logfmt or json", agora_log_format_parse,
+                          &parsed_format))
+        return false;
+    if (parsed_level >= 0)
+        agora_log_set_level((agora_log_level)parsed_level);
+    if (parsed_format >= 0)
+        agora_log_set_format((agora_log_format)parsed_format);
     return true;
 }
 
@@ -70,12 +96,8 @@ bool cli_parse_u64(const char *text, uint64_t *out)
     return true;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
-    if (argc < 2) {
-        print_usage(stderr);
-        return EXIT_USAGE;
-    }
     const char *command = argv[1];
 
     if (strcmp(command, "run") == 0)
@@ -107,4 +129,16 @@ int main(int argc, char **argv)
     }
     cli_error("unknown command '%s'; run 'agora --help' for the list", command);
     return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    int status = dispatch(argc, argv);
+    /* Repeated warnings and errors still being counted get their count line. */
+    agora_log_flush();
+    return status;
 }

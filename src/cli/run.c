@@ -1,13 +1,15 @@
 /*
  * agora run: runs one pipeline of a pipelines.toml once and prints its
- * summary. SIGINT or SIGTERM ends the run at the next batch boundary; a
- * second signal ends the process at once.
+ * summary, with a progress line while it runs when stderr is a terminal.
+ * SIGINT or SIGTERM ends the run at the next batch boundary; a second signal
+ * ends the process at once.
  */
 #include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agora/config.h"
 #include "agora/log.h"
@@ -33,12 +35,18 @@ static void print_help(void)
            "  -c, --config FILE      pipelines.toml to read (default ./pipelines.toml)\n"
            "  -n, --max-records N    stop after N records (overrides max_records; 0 = no limit)\n"
            "      --json             print the summary as one JSON object\n"
+           "      --no-progress      do not show the progress line\n"
            "      --log-level LEVEL  debug, info, warn, error or off (default info,\n"
            "                         or AGORA_LOG_LEVEL)\n"
+           "      --log-format FMT   logfmt or json (default logfmt, or\n"
+           "                         AGORA_LOG_FORMAT)\n"
            "  -h, --help             show this help\n"
            "\n"
            "The summary goes to standard output, or to standard error when a sink of\n"
-           "the pipeline writes records to standard output.\n");
+           "the pipeline writes records to standard output. While the run lasts, a\n"
+           "line on standard error shows the records so far, rewritten in place a\n"
+           "few times per second; it appears only when standard error is a\n"
+           "terminal and is erased before the summary.\n");
 }
 
 static void print_summary(FILE *out, const agora_run_summary *s, int rc,
@@ -115,13 +123,15 @@ int cli_run(int argc, char **argv)
         {"max-records", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
         {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, 'F'},
+        {"no-progress", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = "pipelines.toml";
-    const char *log_level = NULL;
+    const char *log_level = NULL, *log_format = NULL;
     uint64_t max_records = 0;
-    bool max_records_set = false, json = false;
+    bool max_records_set = false, json = false, progress = true;
     agora_error err;
     int opt;
 
@@ -145,6 +155,12 @@ int cli_run(int argc, char **argv)
         case 'l':
             log_level = optarg;
             break;
+        case 'F':
+            log_format = optarg;
+            break;
+        case 'P':
+            progress = false;
+            break;
         case 'h':
             print_help();
             return EXIT_OK;
@@ -153,7 +169,7 @@ int cli_run(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (!cli_set_log_level(log_level))
+    if (!cli_set_log_options(log_level, log_format))
         return EXIT_USAGE;
     if (argc - optind > 1) {
         cli_error("agora run takes at most one pipeline name, got %d",
@@ -195,20 +211,29 @@ int cli_run(int argc, char **argv)
 
     agora_run_summary summary;
     memset(&summary, 0, sizeof(summary));
+    /* The run id is chosen here so that a pipeline that cannot be built
+     * still logs and reports an id. */
+    agora_run_id_new(summary.run_id);
+    agora_live_counters live = {0};
     int rc;
     agora_bound_pipeline *bp = agora_config_build_pipeline(cfg, (size_t)index, &err);
     if (bp == NULL) {
         rc = err.code != 0 ? err.code : AGORA_ECONFIG;
         snprintf(summary.pipeline_id, sizeof(summary.pipeline_id), "%s",
                  agora_config_pipeline_id(cfg, (size_t)index));
-        snprintf(summary.run_id, sizeof(summary.run_id), "-");
     } else {
-        rc = agora_bound_pipeline_run(bp, max_records, &run_cancel, NULL,
+        cli_progress *bar = NULL;
+        if (progress)
+            bar = cli_progress_start(agora_config_pipeline_id(cfg, (size_t)index),
+                                     &live, STDERR_FILENO);
+        rc = agora_bound_pipeline_run(bp, max_records, &run_cancel, &live,
                                       &summary, &err);
+        cli_progress_stop(bar);
     }
     if (rc != 0)
         AGORA_ERROR("cli", "run_failed", summary.pipeline_id, summary.run_id,
                     "%s", err.message);
+    agora_log_flush();
     print_summary(out, &summary, rc, &err, json);
     fflush(out);
 

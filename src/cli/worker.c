@@ -5,6 +5,7 @@
  * every pipeline has ended.
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "agora/runner.h"
 #include "cli/cli.h"
 #include "config/module.h"
+#include "core/clock.h"
 
 /* Entry point a module exports: returns a new pool that the caller owns. */
 typedef agora_worker_pool *(*get_worker_fn)(void);
@@ -60,7 +62,7 @@ static void print_help(void)
            "      --health-auth-token T    require 'Authorization: Bearer T'\n"
            "                               (AGORA_HEALTH_AUTH_TOKEN wins over both this\n"
            "                               and worker.health_auth_token)\n"
-           "      --log-level LEVEL        debug, info, warn, error or off\n"
+           CLI_LOG_OPTIONS_HELP
            "  -h, --help                   show this help\n"
            "\n"
            "A module's pool carries its own health settings (agora_worker_options),\n"
@@ -78,6 +80,7 @@ static int finish_run(int rc, const agora_error *err)
         /* Pipeline threads are still blocked in a component and may use the
          * config or the module, so nothing is freed: the process ends here. */
         AGORA_ERROR("worker", "worker_stopped", NULL, NULL, "%s", err->message);
+        agora_log_flush();
         fflush(NULL);
         _exit(EXIT_RUN_FAILED);
     }
@@ -96,6 +99,61 @@ static int finish_run(int rc, const agora_error *err)
     return EXIT_OK;
 }
 
+/* ---- Repeat counts ----------------------------------------------------- */
+
+/*
+ * A thread that writes the count lines of repeated warnings and errors once
+ * their window has ended, within about a second, even while nothing else is
+ * logged (a pipeline that failed and waits in a long backoff, say).
+ */
+typedef struct log_ticker {
+    core_waiter waiter;
+    pthread_t thread;
+    bool running;
+} log_ticker;
+
+static void *log_ticker_main(void *arg)
+{
+    log_ticker *t = arg;
+
+    while (!core_waiter_sleep(&t->waiter, 1.0))
+        agora_log_flush_expired();
+    return NULL;
+}
+
+/*
+ * Starts the ticker; without it counts still come out at the next log line.
+ * The thread blocks every signal, so SIGINT and SIGTERM keep reaching the
+ * pool's own handling and never end the process from this thread.
+ */
+static void log_ticker_start(log_ticker *t)
+{
+    sigset_t all, old;
+
+    t->running = false;
+    if (core_waiter_init(&t->waiter, NULL) != 0)
+        return;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&t->thread, NULL, log_ticker_main, t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        core_waiter_destroy(&t->waiter);
+        return;
+    }
+    t->running = true;
+}
+
+static void log_ticker_stop(log_ticker *t)
+{
+    if (!t->running)
+        return;
+    core_waiter_interrupt(&t->waiter);
+    pthread_join(t->thread, NULL);
+    core_waiter_destroy(&t->waiter);
+    t->running = false;
+}
+
 /* ---- Pipelines from a pipelines.toml ----------------------------------- */
 
 typedef struct health_flags {
@@ -109,6 +167,7 @@ static int run_config(const char *config_path, bool list,
 {
     agora_worker_pool *pool = NULL;
     const char *token = flags->token;
+    log_ticker ticker;
     agora_error err;
     int status = EXIT_OK;
 
@@ -179,7 +238,10 @@ static int run_config(const char *config_path, bool list,
     AGORA_INFO("worker", "worker_starting", NULL, NULL,
                "config=%s pipelines=%zu health=%s:%d", config_path, count,
                wopts.health_host, wopts.health_port);
-    status = finish_run(agora_worker_pool_run(pool, &err), &err);
+    log_ticker_start(&ticker);
+    int rc = agora_worker_pool_run(pool, &err);
+    log_ticker_stop(&ticker);
+    status = finish_run(rc, &err);
 
 cleanup:
     agora_worker_pool_free(pool);
@@ -244,6 +306,7 @@ static int run_module(const char *path, bool list)
     config_module *module = NULL;
     agora_worker_pool *pool = NULL;
     get_worker_fn get_worker;
+    log_ticker ticker;
     agora_error err;
     int status = EXIT_USAGE;
 
@@ -286,7 +349,10 @@ static int run_module(const char *path, bool list)
     }
     AGORA_INFO("worker", "worker_starting", NULL, NULL,
                "module=%s pipelines=%zu", path, count);
-    status = finish_run(run_module_pool(pool, &err), &err);
+    log_ticker_start(&ticker);
+    int rc = run_module_pool(pool, &err);
+    log_ticker_stop(&ticker);
+    status = finish_run(rc, &err);
 
 cleanup:
     agora_worker_pool_free(pool);
@@ -312,10 +378,12 @@ int cli_worker(int argc, char **argv)
         {"health-host", required_argument, NULL, 'H'},
         {"health-auth-token", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *module_name = NULL, *log_level = NULL;
+    const char *log_format = NULL;
     health_flags flags = {.port = -1};
     agora_error err;
     bool list = false;
@@ -351,6 +419,9 @@ int cli_worker(int argc, char **argv)
         case 'l':
             log_level = optarg;
             break;
+        case 'F':
+            log_format = optarg;
+            break;
         case 'h':
             print_help();
             return EXIT_OK;
@@ -363,7 +434,7 @@ int cli_worker(int argc, char **argv)
         cli_error("unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
-    if (!cli_set_log_level(log_level))
+    if (!cli_set_log_options(log_level, log_format))
         return EXIT_USAGE;
     if (config_path != NULL && module_name != NULL) {
         cli_error("--config and --module exclude each other; give one");
