@@ -9,15 +9,27 @@ ru_maxrss of the finished child process.
 The scheduler_1000 scenario compiles bench/scheduler_1000.c against the
 static library of the build and runs it once; that program measures and
 prints its own summary line.
+
+The health_wrk scenario starts a real `agora worker` with ten small
+scheduled pipelines and its health server, and nginx serving a static file
+(the ceiling), both on 127.0.0.1. It then loads /health, /metrics and the
+static file with wrk one after the other and prints one line per endpoint.
 """
 import argparse
 import json
 import os
+import re
 import shlex
+import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 
 SOURCE_MOVIES = "examples/quickstart/data/movies.json"
 
@@ -154,9 +166,336 @@ def scenario_scheduler_1000(args):
     return {"line": lines[0]}
 
 
+# ---- health_wrk ------------------------------------------------------------
+
+WRK_PIPELINES = 10
+WRK_THREADS = 2
+WRK_CONNECTIONS = 20
+NGINX_WORKERS = 1
+# Bar for the health server: requests/s as a share of nginx's, and p99.
+HEALTH_MIN_RATIO = 0.30
+HEALTH_MAX_P99_MS = 10.0
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def free_port():
+    """Returns a TCP port on 127.0.0.1 that was free a moment ago. Another
+    process can take it before the server binds, so callers retry."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=2.0):
+    """Returns (status, body) of a GET, or (None, b"") when the connection fails."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (OSError, urllib.error.URLError):
+        return None, b""
+
+
+def wait_for_http(url, proc, log_path, seconds=10.0):
+    """Polls url until it returns 200. Returns False when proc exits or the
+    time runs out first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        status, _ = http_get(url, timeout=1.0)
+        if status == 200:
+            return True
+        time.sleep(0.05)
+    print(f"health_wrk: {url} did not return 200 within {seconds:.0f} s; "
+          f"see {log_path}", file=sys.stderr)
+    return False
+
+
+def stop_process(proc, name, sig=signal.SIGTERM, grace=10.0):
+    """Sends sig to proc's process group (each server runs in its own
+    session), waits up to grace seconds, then kills the group."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        print(f"health_wrk: {name} (pid {proc.pid}) ignored {sig.name} for "
+              f"{grace:.0f} s; killing it", file=sys.stderr)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
+
+
+def cpu_seconds(pids):
+    """Sums user and system CPU seconds of pids from /proc (0 for a pid that
+    is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def process_tree(pid):
+    """Returns pid and the pids of its direct children (nginx's workers)."""
+    pids = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                pids += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return pids
+
+
+def parse_wrk(text):
+    """Extracts requests/s, latency percentiles (ms), request count, non-2xx
+    responses and socket errors from the output of `wrk --latency`."""
+    def latency_ms(value, unit):
+        return float(value) * UNIT_MS[unit]
+
+    result = {"non_2xx": 0, "socket_errors": ""}
+    m = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    if m is None:
+        raise ValueError("no 'Requests/sec:' line")
+    result["rps"] = float(m.group(1))
+    m = re.search(r"^\s*(\d+) requests in ", text, re.M)
+    if m is None:
+        raise ValueError("no 'N requests in' line")
+    result["requests"] = int(m.group(1))
+    dist = text.split("Latency Distribution", 1)
+    if len(dist) != 2:
+        raise ValueError("no 'Latency Distribution' block (run wrk with --latency)")
+    for pct in ("50", "90", "99"):
+        m = re.search(r"^\s*" + pct + r"%\s+([0-9.]+)(us|ms|s|m)\b", dist[1], re.M)
+        if m is None:
+            raise ValueError(f"no {pct}% line in the latency distribution")
+        result[f"p{pct}_ms"] = latency_ms(m.group(1), m.group(2))
+    m = re.search(r"^\s*Non-2xx or 3xx responses:\s+(\d+)", text, re.M)
+    if m is not None:
+        result["non_2xx"] = int(m.group(1))
+    m = re.search(r"^\s*Socket errors:\s*(.*)$", text, re.M)
+    if m is not None:
+        result["socket_errors"] = m.group(1).strip()
+    return result
+
+
+def write_wrk_config(tmp, port):
+    """Writes ten pipelines that each read a few JSONL records every second,
+    filter them and write them to a file in tmp. Returns the config path."""
+    parts = [f"""format = "agora/v1"
+
+[worker]
+health_host = "127.0.0.1"
+health_port = {port}
+graceful_shutdown_timeout = 5.0
+"""]
+    for i in range(1, WRK_PIPELINES + 1):
+        name = f"p{i:02d}"
+        source = os.path.join(tmp, f"{name}.jsonl")
+        with open(source, "w", encoding="utf-8") as f:
+            for n in range(5):
+                f.write(json.dumps({"id": n, "pipeline": name, "value": n * 1.5}) + "\n")
+        parts.append(f"""
+[pipelines.{name}]
+source = {{ type = "jsonl", path = "{source}" }}
+schedule = {{ mode = "every", seconds = 1 }}
+
+[[pipelines.{name}.middlewares]]
+type = "filter"
+name = "keep"
+expression = "value >= 1.5"
+
+[[pipelines.{name}.sinks]]
+type = "jsonl"
+path = "{os.path.join(tmp, name + '.out.jsonl')}"
+""")
+    path = os.path.join(tmp, "pipelines.toml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(parts))
+    return path
+
+
+def start_agora_worker(args, tmp):
+    """Starts `agora worker` with its health server on a free port and waits
+    until /ready returns 200. Returns (process, port)."""
+    log_path = os.path.join(tmp, "agora.log")
+    for _ in range(3):
+        port = free_port()
+        config = write_wrk_config(tmp, port)
+        cmd = [args.agora, "worker", "--config", config, "--log-level", "warn"]
+        print("health_wrk: " + " ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=log, start_new_session=True)
+        if wait_for_http(f"http://127.0.0.1:{port}/ready", proc, log_path):
+            return proc, port
+        stop_process(proc, "agora worker")
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        sys.stderr.write(f.read()[-4000:])
+    raise RuntimeError("agora worker did not start; the end of its log is above")
+
+
+def start_nginx(args, tmp, body):
+    """Starts nginx from bench/nginx/health_wrk.conf.template with body as
+    its static file and waits until the file is served. Returns (process,
+    url)."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    root = os.path.join(tmp, "www")
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "health.json"), "wb") as f:
+        f.write(body)
+    with open(os.path.join(args.root, "bench", "nginx", "health_wrk.conf.template"),
+              encoding="utf-8") as f:
+        template = f.read()
+    log_path = os.path.join(tmp, "error.log")
+    for _ in range(3):
+        port = free_port()
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(template.replace("@PREFIX@", tmp).replace("@ROOT@", root)
+                    .replace("@PORT@", str(port))
+                    .replace("@WORKERS@", str(NGINX_WORKERS)))
+        cmd = [nginx, "-c", conf, "-p", tmp, "-e", log_path, "-g", "daemon off;"]
+        print("health_wrk: " + " ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        url = f"http://127.0.0.1:{port}/health.json"
+        if wait_for_http(url, proc, log_path):
+            return proc, url
+        stop_process(proc, "nginx", sig=signal.SIGQUIT)
+    if os.path.exists(log_path):
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            sys.stderr.write(f.read()[-4000:])
+    raise RuntimeError("nginx did not start; the end of its error log is above")
+
+
+def run_wrk(url, seconds, server_pids, perf_output=None):
+    """Runs wrk against url and returns its parsed figures plus the CPU share
+    of server_pids during the run. With perf_output, records call graphs of
+    server_pids[0] with perf for the length of the run."""
+    cmd = ["wrk", "--latency", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS),
+           "-d", f"{seconds}s", url]
+    print("health_wrk: " + " ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
+    perf = None
+    if perf_output:
+        perf = subprocess.Popen(["perf", "record", "-g", "-o", perf_output,
+                                 "-p", str(server_pids[0]), "--", "sleep", str(seconds)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cpu_before = cpu_seconds(server_pids)
+    wall_before = time.monotonic()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    finally:
+        if perf is not None:
+            try:
+                perf.wait(timeout=seconds + 30)
+            except subprocess.TimeoutExpired:
+                perf.send_signal(signal.SIGINT)
+                perf.wait(timeout=10)
+    wall = time.monotonic() - wall_before
+    cpu = cpu_seconds(server_pids) - cpu_before
+    sys.stderr.write(done.stdout)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
+    result = parse_wrk(done.stdout)
+    result["server_cpu_pct"] = 100.0 * cpu / wall
+    return result
+
+
+def scenario_health_wrk(args):
+    """HTTP load on a live worker's health server, nginx as the ceiling.
+    BENCH_WRK_SECONDS (default 30) sets the length of each wrk run, and
+    BENCH_WRK_PERF=FILE records a perf profile of the worker during the
+    /health run into FILE."""
+    seconds = int(os.environ.get("BENCH_WRK_SECONDS", "30"))
+    if seconds < 1:
+        sys.exit("health_wrk: BENCH_WRK_SECONDS must be at least 1")
+    perf_output = os.environ.get("BENCH_WRK_PERF") or None
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
+            sys.exit(f"health_wrk: '{tool}' not found; install the Debian packages "
+                     "wrk and nginx (bench/run does so through scripts/deps.sh)")
+
+    tmp = tempfile.mkdtemp(prefix="agora-health-wrk-")
+    # nginx started as root serves files as the unprivileged user "nobody",
+    # which must be able to read the static file. Nothing here is secret.
+    os.chmod(tmp, 0o755)
+    agora = nginx = None
+    results = {}
+    failure = None
+    try:
+        agora, agora_port = start_agora_worker(args, tmp)
+        status, body = http_get(f"http://127.0.0.1:{agora_port}/health")
+        if status != 200:
+            raise RuntimeError(f"/health returned {status} before the load: {body[:200]!r}")
+        _, metrics = http_get(f"http://127.0.0.1:{agora_port}/metrics")
+        print(f"health_wrk: agora pid {agora.pid}, /health body {len(body)} bytes, "
+              f"/metrics body {len(metrics)} bytes", file=sys.stderr)
+        # nginx serves a copy of a real /health response body, so both
+        # servers send bodies of the same size.
+        nginx, nginx_url = start_nginx(args, tmp, body)
+        nginx_pids = process_tree(nginx.pid)
+        print(f"health_wrk: nginx master pid {nginx.pid}, pids {nginx_pids}, "
+              f"worker_processes {NGINX_WORKERS}", file=sys.stderr)
+
+        targets = [
+            ("/health", f"http://127.0.0.1:{agora_port}/health", [agora.pid], perf_output),
+            ("/metrics", f"http://127.0.0.1:{agora_port}/metrics", [agora.pid], None),
+            ("nginx", nginx_url, nginx_pids, None),
+        ]
+        for endpoint, url, pids, perf in targets:
+            results[endpoint] = run_wrk(url, seconds, pids, perf)
+            if agora.poll() is not None:
+                raise RuntimeError(f"agora worker exited ({agora.returncode}) during the load")
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+        failure = str(e)
+    finally:
+        stop_process(nginx, "nginx", sig=signal.SIGQUIT)
+        stop_process(agora, "agora worker")
+        if agora is not None and agora.returncode not in (0, None):
+            with open(os.path.join(tmp, "agora.log"), encoding="utf-8",
+                      errors="replace") as f:
+                sys.stderr.write(f.read()[-4000:])
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failure is not None:
+        sys.exit(f"health_wrk: {failure}")
+
+    ceiling = results["nginx"]["rps"]
+    lines = []
+    for endpoint in ("/health", "/metrics", "nginx"):
+        r = results[endpoint]
+        ratio = r["rps"] / ceiling
+        print(f"health_wrk: {endpoint}: {r['requests']} requests in {seconds} s, "
+              f"p50 {r['p50_ms']:.3f} ms, p90 {r['p90_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, "
+              f"server CPU {r['server_cpu_pct']:.0f} %, non-2xx {r['non_2xx']}"
+              + (f", socket errors: {r['socket_errors']}" if r["socket_errors"] else ""),
+              file=sys.stderr)
+        if r["non_2xx"]:
+            sys.exit(f"health_wrk: {endpoint} returned {r['non_2xx']} non-2xx responses")
+        lines.append(f"scenario=health_wrk endpoint={endpoint} rps={r['rps']:.0f} "
+                     f"p99_ms={r['p99_ms']:.3f} ratio_to_nginx={ratio:.2f}")
+    health = results["/health"]
+    met = (health["rps"] / ceiling >= HEALTH_MIN_RATIO
+           and health["p99_ms"] < HEALTH_MAX_P99_MS)
+    print(f"health_wrk: bar (/health >= {HEALTH_MIN_RATIO:.0%} of nginx requests/s, "
+          f"p99 < {HEALTH_MAX_P99_MS:g} ms): {'met' if met else 'missed'}", file=sys.stderr)
+    return {"lines": lines}
+
+
 SCENARIOS = {
     "jsonl_filter_map": scenario_jsonl_filter_map,
     "scheduler_1000": scenario_scheduler_1000,
+    "health_wrk": scenario_health_wrk,
 }
 
 
@@ -178,6 +517,9 @@ def main():
         r = SCENARIOS[name](args)
         if "line" in r:
             lines.append(r["line"])
+            continue
+        if "lines" in r:
+            lines.extend(r["lines"])
             continue
         agora_rps = r["records"] / r["agora_s"]
         peer_rps = r["records"] / r["peer_s"]
