@@ -78,6 +78,13 @@ void agora_health_mask_error(const char *message, char *out);
 /* Pipeline status: "running", "idle", "ok", "degraded" or "failing". */
 const char *agora_pipeline_status(const agora_pipeline_snapshot *p);
 
+/*
+ * true once the schedule loop of the pipeline has ended: a once pipeline
+ * after its run, or a pipeline stopped after max_consecutive_errors. A loop
+ * stopped by shutdown before its first run still reads false.
+ */
+bool agora_pipeline_stopped(const agora_pipeline_snapshot *p);
+
 /* Overall status: the worst pipeline status (failing > degraded > running > idle > ok). */
 const char *agora_overall_status(const agora_health_snapshot *snap);
 

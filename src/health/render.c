@@ -85,6 +85,14 @@ const char *agora_overall_status(const agora_health_snapshot *snap)
     return worst;
 }
 
+bool agora_pipeline_stopped(const agora_pipeline_snapshot *p)
+{
+    /* The loop marks itself active before its first run and inactive when it
+     * returns, so an inactive loop with a finished run (or a stop on errors)
+     * has ended. Before the loop starts, active is false with no runs. */
+    return !p->active && (p->total_runs > 0 || p->stopped_on_errors);
+}
+
 bool agora_health_is_ready(const agora_health_snapshot *snap)
 {
     if (snap->pool_state != AGORA_POOL_RUNNING)
@@ -221,6 +229,11 @@ static int write_pipeline_json(agora_buf *buf, const agora_pipeline_snapshot *p)
     else
         TRY(agora_json_write_string(buf, p->last_error, strlen(p->last_error)));
     TRY(agora_buf_appendz(buf, ","));
+
+    TRY(write_key(buf, "stopped"));
+    TRY(agora_buf_appendz(buf, agora_pipeline_stopped(p) ? "true," : "false,"));
+    TRY(write_key(buf, "stopped_on_errors"));
+    TRY(agora_buf_appendz(buf, p->stopped_on_errors ? "true," : "false,"));
 
     TRY(write_key(buf, "middlewares"));
     TRY(write_middlewares(buf, p));
@@ -472,15 +485,18 @@ static int write_middleware_families(agora_buf *buf,
         }
     }
 
-    name = "agora_pipeline_middleware_time_ms_total";
+    /* Seconds, the Prometheus base unit: promtool's lint rejects "_ms_" in a
+     * name as an abbreviated unit. The value is total_time_ms / 1000. */
+    name = "agora_pipeline_middleware_time_seconds_total";
     TRY(write_family_header(buf, name, "counter",
-                            "Milliseconds spent in each middleware."));
+                            "Seconds spent in each middleware."));
     for (size_t i = 0; i < snap->pipeline_count; i++) {
         const agora_pipeline_snapshot *p = &snap->pipelines[i];
 
         for (size_t j = 0; j < p->middleware_count; j++) {
             TRY(begin_sample(buf, name, p, "middleware", p->middlewares[j].name));
-            TRY(finish_sample_double(buf, p->middlewares[j].total_time_ms));
+            TRY(finish_sample_double(buf,
+                                     p->middlewares[j].total_time_ms / 1000.0));
         }
     }
     return 0;

@@ -1,21 +1,31 @@
 /*
  * HTTP health server on libmicrohttpd: GET/HEAD /health, /metrics, /ready,
  * a redirect from / to /health, optional bearer-token auth, and limits on
- * connections, header memory and idle time.
+ * connections, header memory and the time a client gets to send a request.
  *
  * The server binds its listening socket itself (so a failed bind reports
  * the host, port and errno text) and hands it to one libmicrohttpd daemon
- * that serves every connection from one internal polling thread. The
- * snapshot callback therefore runs on that thread, one request at a time.
+ * that serves every connection from one internal epoll thread. The snapshot
+ * callback therefore runs on that thread, one request at a time.
+ *
+ * Connection limits (see docs/health.md, "Limits"): the server tracks every
+ * connection with the time it started waiting for a request. When a new
+ * connection takes the count above HEALTH_MAX_CONNECTIONS, the connection
+ * that has waited longest is closed, and a sweeper thread closes any
+ * connection that has waited HEALTH_REQUEST_TIMEOUT_S without delivering a
+ * complete request. Idle, slow and half-open clients therefore cannot keep a
+ * new client out, whichever address they come from.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -23,20 +33,46 @@
 #include "agora/health.h"
 #include "agora/log.h"
 
-/* Limits that keep a slow or hostile client from starving the server. */
-#define HEALTH_CONNECTION_LIMIT 256
-#define HEALTH_PER_IP_CONNECTION_LIMIT 64
-#define HEALTH_CONNECTION_TIMEOUT_S 10
+/* Connections served at once. A new connection beyond this closes the one
+ * that has waited longest for a request. */
+#define HEALTH_MAX_CONNECTIONS 128
+/* libmicrohttpd's own hard limit, which closes connections beyond it right
+ * after accept. The headroom covers accepts that arrive before libmicrohttpd
+ * has closed the connections displaced for them. */
+#define HEALTH_HARD_CONNECTION_LIMIT (HEALTH_MAX_CONNECTIONS + 64)
+/* Seconds a connection gets to deliver a complete request line and headers,
+ * counted from accept or from the end of its previous response. */
+#define HEALTH_REQUEST_TIMEOUT_S 10
+/* Seconds without any traffic after which libmicrohttpd closes a connection,
+ * also while a response is being sent to a client that does not read. */
+#define HEALTH_IDLE_TIMEOUT_S 10
 /* Per-connection memory for the request line and headers. libmicrohttpd
  * rejects a request whose headers do not fit with 431. */
 #define HEALTH_CONNECTION_MEMORY_BYTES (32 * 1024)
-#define HEALTH_LISTEN_BACKLOG 64
+#define HEALTH_LISTEN_BACKLOG 128
+/* How often the sweeper looks for connections past the request timeout. */
+#define HEALTH_SWEEP_INTERVAL_MS 250
+/* Closed connections are logged at most once per this many seconds. */
+#define HEALTH_LOG_INTERVAL_S 10
 
 #define JSON_TYPE "application/json"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define UNAUTHORIZED_BODY "{\"error\":\"Unauthorized\"}"
 #define NOT_ALLOWED_BODY "{\"error\":\"Method Not Allowed\"}"
 #define REDIRECT_BODY "{\"location\":\"/health\"}"
+
+/*
+ * One accepted connection. The list in agora_health_server is ordered by
+ * waiting_since, oldest first, except that busy entries keep their place.
+ */
+typedef struct health_conn {
+    struct health_conn *prev;
+    struct health_conn *next;
+    int fd;               /* owned by libmicrohttpd; see close_waiting */
+    double waiting_since; /* CLOCK_MONOTONIC seconds */
+    bool busy;            /* a request is being handled */
+    bool closing;         /* shut down by the server, not yet closed */
+} health_conn;
 
 struct agora_health_server {
     struct MHD_Daemon *daemon;
@@ -45,7 +81,32 @@ struct agora_health_server {
     char *auth_token; /* heap copy, NULL without auth */
     size_t auth_token_len;
     int port;
+
+    /* Locking: lock guards the connection list, the counters and
+     * stop_sweeper. libmicrohttpd's thread takes it in its callbacks and the
+     * sweeper thread while it scans; neither holds it while doing I/O other
+     * than shutdown(2). */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool lock_ready;
+    pthread_t sweeper;
+    bool sweeper_started;
+    bool stop_sweeper;
+    health_conn *head;
+    health_conn *tail;
+    size_t open_count;    /* tracked connections not yet shut down */
+    uint64_t displaced;   /* closed for a newer connection, since last log */
+    uint64_t timed_out;   /* closed by the request timeout, since last log */
+    double last_log;
 };
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* ---- Responses ----------------------------------------------------------- */
 
@@ -99,8 +160,14 @@ static bool token_equal(const char *given, size_t given_len,
     return diff == 0;
 }
 
-/* Checks for "Authorization: Bearer <token>" with the configured token. The
- * scheme name is matched case-insensitively, as RFC 7235 requires. */
+/*
+ * Checks for "Authorization: Bearer <token>" with the configured token. The
+ * scheme name is matched case-insensitively, as RFC 7235 requires, and one
+ * or more spaces may follow it (RFC 6750). Everything after them is the
+ * token, so trailing blanks make it a different token.
+ * NOTE: libmicrohttpd 0.9.75 keeps trailing blanks of a header value; a
+ * version that strips them would let "Bearer <token>  " through.
+ */
 static bool request_authorized(const agora_health_server *server,
                                struct MHD_Connection *conn)
 {
@@ -119,6 +186,199 @@ static bool request_authorized(const agora_health_server *server,
         i++;
     return token_equal(value + i, strlen(value + i), server->auth_token,
                        server->auth_token_len);
+}
+
+/* ---- Connection limits --------------------------------------------------- */
+
+static void list_append(agora_health_server *server, health_conn *c)
+{
+    c->prev = server->tail;
+    c->next = NULL;
+    if (server->tail != NULL)
+        server->tail->next = c;
+    else
+        server->head = c;
+    server->tail = c;
+}
+
+static void list_remove(agora_health_server *server, health_conn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        server->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        server->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/*
+ * Shuts the socket of c down, so that libmicrohttpd reads end of stream on
+ * its next poll and closes the connection. Called with server->lock held.
+ * The descriptor cannot have been closed and reused yet: libmicrohttpd sends
+ * the CLOSED notification, which takes server->lock and removes c, before
+ * it closes the socket.
+ */
+static void close_waiting(agora_health_server *server, health_conn *c)
+{
+    shutdown(c->fd, SHUT_RDWR);
+    c->closing = true;
+    server->open_count--;
+}
+
+/* Tracks connections as libmicrohttpd opens and closes them, and makes room
+ * for a new connection by closing the one that has waited longest. */
+static void notify_connection(void *cls, struct MHD_Connection *conn,
+                              void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    agora_health_server *server = cls;
+    const union MHD_ConnectionInfo *info;
+    health_conn *c;
+
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        c = *socket_context;
+        if (c == NULL)
+            return;
+        pthread_mutex_lock(&server->lock);
+        if (!c->closing)
+            server->open_count--;
+        list_remove(server, c);
+        pthread_mutex_unlock(&server->lock);
+        free(c);
+        *socket_context = NULL;
+        return;
+    }
+
+    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    c = calloc(1, sizeof *c);
+    /* NOTE: without memory the connection goes untracked: it is served, but
+     * only libmicrohttpd's own limits apply to it. */
+    if (c == NULL || info == NULL) {
+        free(c);
+        return;
+    }
+    c->fd = info->connect_fd;
+    c->waiting_since = monotonic_now();
+
+    pthread_mutex_lock(&server->lock);
+    list_append(server, c);
+    server->open_count++;
+    if (server->open_count > HEALTH_MAX_CONNECTIONS) {
+        for (health_conn *old = server->head; old != NULL; old = old->next) {
+            if (old != c && !old->busy && !old->closing) {
+                close_waiting(server, old);
+                server->displaced++;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&server->lock);
+    *socket_context = c;
+}
+
+static health_conn *tracked_conn(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return info != NULL ? info->socket_context : NULL;
+}
+
+/* Marks a connection busy from the moment its request is complete. */
+static void mark_busy(agora_health_server *server, struct MHD_Connection *conn)
+{
+    health_conn *c = tracked_conn(conn);
+
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&server->lock);
+    c->busy = true;
+    pthread_mutex_unlock(&server->lock);
+}
+
+/* After a response (or a failed one) the connection waits for its next
+ * request, so its request timeout starts again and it moves to the tail. */
+static void request_completed(void *cls, struct MHD_Connection *conn,
+                              void **req_cls,
+                              enum MHD_RequestTerminationCode code)
+{
+    agora_health_server *server = cls;
+    health_conn *c = tracked_conn(conn);
+
+    (void)req_cls;
+    (void)code;
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&server->lock);
+    c->busy = false;
+    c->waiting_since = monotonic_now();
+    list_remove(server, c);
+    list_append(server, c);
+    pthread_mutex_unlock(&server->lock);
+}
+
+/* Logs the connections closed since the last report. Called without the
+ * lock, with the counts taken under it. */
+static void log_closed(uint64_t timed_out, uint64_t displaced)
+{
+    AGORA_WARN("health", "connections_closed", NULL, NULL,
+               "closed %llu connections that sent no complete request within "
+               "%d s and %llu that gave way to newer ones (limit %d); a client "
+               "may be holding connections open",
+               (unsigned long long)timed_out, HEALTH_REQUEST_TIMEOUT_S,
+               (unsigned long long)displaced, HEALTH_MAX_CONNECTIONS);
+}
+
+/*
+ * Closes every connection that has waited HEALTH_REQUEST_TIMEOUT_S for a
+ * complete request. libmicrohttpd's own timeout cannot do this, because it
+ * restarts on every byte, so a client sending one byte per second would
+ * keep its connection for good.
+ */
+static void *sweeper_main(void *arg)
+{
+    agora_health_server *server = arg;
+
+    pthread_mutex_lock(&server->lock);
+    while (!server->stop_sweeper) {
+        struct timespec until;
+        double now;
+
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += HEALTH_SWEEP_INTERVAL_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&server->wake, &server->lock, &until);
+        if (server->stop_sweeper)
+            break;
+
+        now = monotonic_now();
+        for (health_conn *c = server->head; c != NULL; c = c->next) {
+            if (!c->busy && !c->closing &&
+                now - c->waiting_since >= HEALTH_REQUEST_TIMEOUT_S) {
+                close_waiting(server, c);
+                server->timed_out++;
+            }
+        }
+        if ((server->timed_out > 0 || server->displaced > 0) &&
+            now - server->last_log >= HEALTH_LOG_INTERVAL_S) {
+            uint64_t timed_out = server->timed_out;
+            uint64_t displaced = server->displaced;
+
+            server->timed_out = server->displaced = 0;
+            server->last_log = now;
+            pthread_mutex_unlock(&server->lock);
+            log_closed(timed_out, displaced);
+            pthread_mutex_lock(&server->lock);
+        }
+    }
+    pthread_mutex_unlock(&server->lock);
+    return NULL;
 }
 
 /* ---- Routes -------------------------------------------------------------- */
@@ -177,6 +437,14 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
     bool known_path = strcmp(url, "/health") == 0 ||
                       strcmp(url, "/metrics") == 0 ||
                       strcmp(url, "/ready") == 0 || strcmp(url, "/") == 0;
+
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    if (*req_cls == NULL) {
+        *req_cls = server;
+        mark_busy(server, conn);
+    }
 
     /* The response is queued on the first call, before any request body is
      * read, so a body sent with the request is discarded. */
@@ -298,6 +566,29 @@ static int socket_port(int fd)
     return ntohs(((struct sockaddr_in *)&addr)->sin_port);
 }
 
+/* Sets up the lock and the sweeper's condition variable on the monotonic
+ * clock. Returns 0, or -1 when the system is out of resources. */
+static int init_lock(agora_health_server *server)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(&server->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0)
+        return -1;
+    if (pthread_mutex_init(&server->lock, NULL) != 0) {
+        pthread_cond_destroy(&server->wake);
+        return -1;
+    }
+    server->lock_ready = true;
+    return 0;
+}
+
 agora_health_server *agora_health_server_start(const agora_health_options *opts,
                                                agora_snapshot_fn snapshot,
                                                void *ctx, agora_error *err)
@@ -322,6 +613,11 @@ agora_health_server *agora_health_server_start(const agora_health_options *opts,
     server = calloc(1, sizeof *server);
     if (server == NULL)
         goto nomem;
+    if (init_lock(server) != 0) {
+        free(server);
+        server = NULL;
+        goto nomem;
+    }
     server->snapshot = snapshot;
     server->ctx = ctx;
     if (opts->auth_token != NULL && opts->auth_token[0] != '\0') {
@@ -336,17 +632,27 @@ agora_health_server *agora_health_server_start(const agora_health_options *opts,
         goto fail;
     server->port = socket_port(fd);
 
-    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    /* epoll has no FD_SETSIZE ceiling, so descriptors above 1023 work when
+     * the process has many files open. */
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES
+                 ? MHD_USE_EPOLL
+                 : MHD_USE_POLL;
     if (ipv6)
         flags |= MHD_USE_IPv6;
+    /* No per-IP limit: a proxy, a kubelet and an attacker on the same host
+     * all share one address, so such a limit would lock the good clients
+     * out together with the bad one. Displacing the longest-waiting
+     * connection protects new clients from any address. */
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle_request, server,
         MHD_OPTION_EXTERNAL_LOGGER, log_mhd_message, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HEALTH_CONNECTION_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int)HEALTH_PER_IP_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HEALTH_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, server,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, server,
+        MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)HEALTH_HARD_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HEALTH_IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HEALTH_CONNECTION_MEMORY_BYTES, MHD_OPTION_END);
     if (server->daemon == NULL) {
@@ -356,6 +662,14 @@ agora_health_server *agora_health_server_start(const agora_health_options *opts,
         close(fd);
         goto fail;
     }
+
+    if (pthread_create(&server->sweeper, NULL, sweeper_main, server) != 0) {
+        agora_error_set(err, AGORA_ENOMEM,
+                        "health server: cannot start the connection sweeper "
+                        "thread");
+        goto fail;
+    }
+    server->sweeper_started = true;
 
     AGORA_INFO("health", "server_started", NULL, NULL,
                "health server listening on %s:%d%s", host, server->port,
@@ -379,12 +693,30 @@ void agora_health_server_stop(agora_health_server *server)
 {
     if (server == NULL)
         return;
+    /* The sweeper goes first, so no shutdown(2) races the closing daemon. */
+    if (server->sweeper_started) {
+        pthread_mutex_lock(&server->lock);
+        server->stop_sweeper = true;
+        pthread_cond_signal(&server->wake);
+        pthread_mutex_unlock(&server->lock);
+        pthread_join(server->sweeper, NULL);
+    }
     /* MHD_stop_daemon joins the polling thread and closes the listening
-     * socket, so no callback runs after it returns. */
+     * socket and every connection, so no callback runs after it returns. */
     if (server->daemon != NULL) {
         MHD_stop_daemon(server->daemon);
         AGORA_INFO("health", "server_stopped", NULL, NULL,
                    "health server on port %d stopped", server->port);
+    }
+    while (server->head != NULL) {
+        health_conn *c = server->head;
+
+        list_remove(server, c);
+        free(c);
+    }
+    if (server->lock_ready) {
+        pthread_cond_destroy(&server->wake);
+        pthread_mutex_destroy(&server->lock);
     }
     free(server->auth_token);
     free(server);
