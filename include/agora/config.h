@@ -184,6 +184,26 @@ agora_bound_pipeline *agora_config_build_pipeline(const agora_config *cfg,
                                                   size_t index,
                                                   agora_error *err);
 
+/* What agora_config_build_pipeline_with builds. */
+typedef struct agora_build_options {
+    agora_source *source;  /* replaces the configured source (ownership moves,
+                              also on failure); NULL = the configured one */
+    bool with_middlewares; /* false: records go straight to the sinks */
+    bool with_dlq;         /* false: no DLQ, so a sink error fails the run */
+} agora_build_options;
+
+/*
+ * Builds pipeline index like agora_config_build_pipeline, with the changes
+ * in opts (used by DLQ replay). Returns NULL with err filled.
+ */
+agora_bound_pipeline *agora_config_build_pipeline_with(
+    const agora_config *cfg, size_t index, const agora_build_options *opts,
+    agora_error *err);
+
+/* Resolved path of the pipeline's DLQ file, or NULL when it has none. */
+const char *agora_config_pipeline_dlq_path(const agora_config *cfg,
+                                           size_t index);
+
 #ifdef __cplusplus
 }
 #endif

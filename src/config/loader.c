@@ -1291,26 +1291,39 @@ agora_bound_pipeline *agora_config_build_pipeline(const agora_config *cfg,
                                                   size_t index,
                                                   agora_error *err)
 {
+    agora_build_options opts = {.with_middlewares = true, .with_dlq = true};
+    return agora_config_build_pipeline_with(cfg, index, &opts, err);
+}
+
+agora_bound_pipeline *agora_config_build_pipeline_with(
+    const agora_config *cfg, size_t index, const agora_build_options *opts,
+    agora_error *err)
+{
     agora_pipeline *p = NULL;
     void *component = NULL;
     agora_delivery delivery;
+    agora_source *source = opts->source;
 
     if (index >= cfg->pipeline_count) {
+        agora_source_free(source);
         agora_error_set(err, AGORA_EINVAL, "no pipeline at index %zu", index);
         return NULL;
     }
     const pipeline_def *pd = &cfg->pipelines[index];
     memset(&delivery, 0, sizeof(delivery));
 
-    if (instantiate(cfg, pd, &pd->source, &component, err) != 0)
-        return NULL;
-    p = agora_pipeline_new(component);
+    if (source == NULL) {
+        if (instantiate(cfg, pd, &pd->source, &component, err) != 0)
+            return NULL;
+        source = component;
+    }
+    p = agora_pipeline_new(source);
     if (p == NULL) {
-        agora_source_free(component);
+        agora_source_free(source);
         agora_error_set(err, AGORA_ENOMEM, "out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < pd->middleware_count; i++) {
+    for (size_t i = 0; opts->with_middlewares && i < pd->middleware_count; i++) {
         if (instantiate(cfg, pd, &pd->middlewares[i], &component, err) != 0)
             goto fail;
         if (agora_pipeline_pipe(p, component) != 0) {
@@ -1333,7 +1346,7 @@ agora_bound_pipeline *agora_config_build_pipeline(const agora_config *cfg,
              pd->pipeline_id);
     delivery.batch_size = pd->batch_size;
     delivery.dlq_policy = pd->dlq_policy;
-    if (pd->dlq_path != NULL) {
+    if (opts->with_dlq && pd->dlq_path != NULL) {
         delivery.dlq = agora_dlq_open(pd->dlq_path, err);
         if (delivery.dlq == NULL)
             goto fail;
@@ -1343,4 +1356,10 @@ agora_bound_pipeline *agora_config_build_pipeline(const agora_config *cfg,
 fail:
     agora_pipeline_free(p);
     return NULL;
+}
+
+const char *agora_config_pipeline_dlq_path(const agora_config *cfg,
+                                           size_t index)
+{
+    return index < cfg->pipeline_count ? cfg->pipelines[index].dlq_path : NULL;
 }
