@@ -424,30 +424,62 @@ cleanup:
     return (unsigned int)status;
 }
 
-static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
-                                      const char *url, const char *method,
-                                      const char *version,
-                                      const char *upload_data,
-                                      size_t *upload_data_size, void **req_cls)
+/* Renders the endpoint at url and queues it, or a 500 when that failed. */
+static enum MHD_Result render_and_send(agora_health_server *server,
+                                       struct MHD_Connection *conn,
+                                       const char *url)
 {
-    agora_health_server *server = cls;
     agora_buf body;
     unsigned int status;
     enum MHD_Result rc;
+
+    agora_buf_init(&body);
+    status = render_endpoint(server, url, &body);
+    if (status == 500) {
+        rc = send_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       "{\"error\":\"Internal Server Error\"}");
+    } else {
+        rc = send_response(conn, status,
+                           strcmp(url, "/metrics") == 0 ? METRICS_TYPE
+                                                        : JSON_TYPE,
+                           body.data != NULL ? body.data : "", body.len, NULL,
+                           NULL);
+    }
+    agora_buf_free(&body);
+    return rc;
+}
+
+/*
+ * Returns true when the request announces a body (a Content-Length other than
+ * 0, or any Transfer-Encoding). Such a request is answered on the first call
+ * of the handler, so the body is never read.
+ */
+static bool request_has_body(struct MHD_Connection *conn)
+{
+    const char *length = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+        return true;
+    return length != NULL && strspn(length, "0") != strlen(length);
+}
+
+/*
+ * Queues the response for a request that is not served (401, 404, 405 or
+ * the redirect), or returns MHD_YES with *answered false when the request is
+ * a GET or HEAD of an endpoint and it may go on.
+ */
+static enum MHD_Result answer_early(agora_health_server *server,
+                                    struct MHD_Connection *conn,
+                                    const char *url, const char *method,
+                                    bool *answered)
+{
     bool known_path = strcmp(url, "/health") == 0 ||
                       strcmp(url, "/metrics") == 0 ||
                       strcmp(url, "/ready") == 0 || strcmp(url, "/") == 0;
 
-    (void)version;
-    (void)upload_data;
-    (void)upload_data_size;
-    if (*req_cls == NULL) {
-        *req_cls = server;
-        mark_busy(server, conn);
-    }
-
-    /* The response is queued on the first call, before any request body is
-     * read, so a body sent with the request is discarded. */
+    *answered = true;
     if (!request_authorized(server, conn))
         return send_response(conn, MHD_HTTP_UNAUTHORIZED, JSON_TYPE,
                              UNAUTHORIZED_BODY, strlen(UNAUTHORIZED_BODY),
@@ -464,21 +496,52 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
         return send_response(conn, MHD_HTTP_MOVED_PERMANENTLY, JSON_TYPE,
                              REDIRECT_BODY, strlen(REDIRECT_BODY),
                              MHD_HTTP_HEADER_LOCATION, "/health");
+    *answered = false;
+    return MHD_YES;
+}
 
-    agora_buf_init(&body);
-    status = render_endpoint(server, url, &body);
-    if (status == 500) {
-        rc = send_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                       "{\"error\":\"Internal Server Error\"}");
-    } else {
-        rc = send_response(conn, status,
-                           strcmp(url, "/metrics") == 0 ? METRICS_TYPE
-                                                        : JSON_TYPE,
-                           body.data != NULL ? body.data : "", body.len, NULL,
-                           NULL);
+/*
+ * libmicrohttpd calls this once when the request line and headers are in,
+ * and again after the request body. A response queued on the first call
+ * makes libmicrohttpd 0.9.75 stop reading the connection, so it closes after
+ * that response. Queued on the second call, it keeps the connection alive.
+ *
+ * The first call therefore answers rejected requests and requests that
+ * announce a body at once: their connection closes and the body is never
+ * read, so no client can keep a connection busy by trickling a body. For the
+ * rest it returns MHD_YES, and the second call renders the endpoint.
+ */
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
+                                      const char *url, const char *method,
+                                      const char *version,
+                                      const char *upload_data,
+                                      size_t *upload_data_size, void **req_cls)
+{
+    agora_health_server *server = cls;
+    enum MHD_Result rc;
+    bool answered;
+
+    (void)version;
+    (void)upload_data;
+    if (*req_cls == NULL) {
+        /* Any non-NULL marker: it only tells the calls apart. */
+        *req_cls = server;
+        mark_busy(server, conn);
+        rc = answer_early(server, conn, url, method, &answered);
+        if (answered)
+            return rc;
+        if (request_has_body(conn))
+            return render_and_send(server, conn, url);
+        return MHD_YES;
     }
-    agora_buf_free(&body);
-    return rc;
+
+    /* Body bytes come only with Content-Length or Transfer-Encoding, which
+     * the first call answered at once, so this only discards stray ones. */
+    if (*upload_data_size != 0) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return render_and_send(server, conn, url);
 }
 
 /* Routes libmicrohttpd's own error messages to the agora log. */

@@ -522,6 +522,234 @@ static void health_idle_connections_give_way(void **state)
     assert_int_equal(closed, IDLE + 1 - SERVED);
 }
 
+/* ---- Keep-alive ---------------------------------------------------------- */
+
+/* Runs `curl -sv` on two URLs of the server in one command, which reuses the
+ * connection when the server keeps it open, and stores curl's stderr (the
+ * -v trace) in out. extra contains further curl arguments. */
+static void curl_two_urls(test_env *env, const char *extra, const char *path1,
+                          const char *path2, char *out, size_t size)
+{
+    char cmd[1024], trace_path[128];
+
+    snprintf(trace_path, sizeof trace_path, "%s/trace", env->dir);
+    snprintf(cmd, sizeof cmd,
+             "curl -sv --max-time 10 -o /dev/null -o /dev/null %s "
+             "'http://127.0.0.1:%d%s' 'http://127.0.0.1:%d%s' 2>%s",
+             extra, env->port, path1, env->port, path2, trace_path);
+    assert_int_equal(system(cmd), 0);
+    read_file(trace_path, out, size, NULL);
+    unlink(trace_path);
+}
+
+/* Counts the lines of text that start with prefix. */
+static int count_lines(const char *text, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    int count = 0;
+
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        if (strncmp(line, prefix, n) == 0)
+            count++;
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    return count;
+}
+
+static void health_keepalive_reuses_connection(void **state)
+{
+    test_env *env = *state;
+    static char trace[65536];
+
+    curl_two_urls(env, "", "/health", "/metrics", trace, sizeof trace);
+    assert_int_equal(count_lines(trace, "< HTTP/1.1 200"), 2);
+    assert_int_equal(count_lines(trace, "* Connected to"), 1);
+    assert_int_equal(count_lines(trace, "* Re-using existing connection"), 1);
+    assert_null(strcasestr(trace, "< Connection: close"));
+}
+
+static void health_keepalive_auth_reuses(void **state)
+{
+    test_env *env = *state;
+    static char trace[65536];
+
+    curl_two_urls(env, "-H 'Authorization: Bearer " TOKEN "'", "/ready",
+                  "/health", trace, sizeof trace);
+    assert_int_equal(count_lines(trace, "< HTTP/1.1 200"), 2);
+    assert_int_equal(count_lines(trace, "* Re-using existing connection"), 1);
+}
+
+/* Rejected requests are answered before the request is fully read, so the
+ * server closes their connection and the next request needs a new one. */
+static void health_rejected_request_closes(void **state)
+{
+    test_env *env = *state;
+    static char trace[65536];
+
+    curl_two_urls(env, "", "/missing", "/health", trace, sizeof trace);
+    assert_int_equal(count_lines(trace, "< HTTP/1.1 404"), 1);
+    assert_int_equal(count_lines(trace, "< HTTP/1.1 200"), 1);
+    assert_int_equal(count_lines(trace, "< Connection: close"), 1);
+    assert_int_equal(count_lines(trace, "* Connected to"), 2);
+    assert_int_equal(count_lines(trace, "* Re-using existing connection"), 0);
+}
+
+static int connect_local(int port)
+{
+    struct sockaddr_in addr;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    return fd;
+}
+
+static void send_text(int fd, const char *text)
+{
+    size_t len = strlen(text);
+
+    assert_int_equal(send(fd, text, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/*
+ * Reads from fd into out until the peer closes the connection or until a
+ * complete response (headers and Content-Length bytes of body) is in. Gives
+ * up when nothing arrives for 5 s. Returns the bytes read; *closed tells
+ * whether the peer closed the connection.
+ */
+static size_t read_response(int fd, char *out, size_t size, bool *closed)
+{
+    size_t len = 0;
+
+    *closed = false;
+    while (len + 1 < size) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        const char *end, *length;
+        ssize_t n;
+
+        out[len] = '\0';
+        end = strstr(out, "\r\n\r\n");
+        length = strcasestr(out, "\r\nContent-Length:");
+        if (end != NULL && length != NULL && length < end &&
+            len >= (size_t)(end + 4 - out) + strtoul(length + 17, NULL, 10))
+            break;
+        if (poll(&pfd, 1, 5000) != 1)
+            break;
+        n = recv(fd, out + len, size - 1 - len, 0);
+        if (n <= 0) {
+            *closed = true;
+            break;
+        }
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    return len;
+}
+
+/* Returns true when the peer has closed fd (end of stream is readable). */
+static bool peer_closed(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char byte;
+
+    return poll(&pfd, 1, 0) == 1 && recv(fd, &byte, 1, 0) == 0;
+}
+
+/* Two requests written one after the other on one socket get two answers on
+ * that socket. */
+static void health_keepalive_two_requests(void **state)
+{
+    test_env *env = *state;
+    static char reply[65536];
+    int fd = connect_local(env->port);
+    bool closed;
+
+    send_text(fd, "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    read_response(fd, reply, sizeof reply, &closed);
+    assert_false(closed);
+    assert_int_equal(strncmp(reply, "HTTP/1.1 200 ", 13), 0);
+    assert_non_null(strstr(reply, "\r\n\r\n{\"ready\":true}"));
+    assert_null(strcasestr(reply, "\r\nConnection: close"));
+
+    send_text(fd, "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    read_response(fd, reply, sizeof reply, &closed);
+    assert_int_equal(strncmp(reply, "HTTP/1.1 200 ", 13), 0);
+    assert_non_null(strstr(reply, "\r\n\r\n{\"ready\":true}"));
+    close(fd);
+}
+
+/*
+ * A request that announces a body is answered without the body being read,
+ * and its connection is closed, so a client cannot hold a connection in the
+ * busy state by sending a body slowly. The body is never sent here.
+ */
+static void health_announced_body_not_read(void **state)
+{
+    test_env *env = *state;
+    static char reply[65536];
+    int fd = connect_local(env->port);
+    bool closed;
+
+    send_text(fd, "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Content-Length: 1000\r\n\r\n");
+    read_response(fd, reply, sizeof reply, &closed);
+    assert_int_equal(strncmp(reply, "HTTP/1.1 200 ", 13), 0);
+    assert_non_null(strstr(reply, "\r\n\r\n{\"ready\":true}"));
+    assert_non_null(strcasestr(reply, "\r\nConnection: close"));
+    if (!closed) {
+        read_response(fd, reply, sizeof reply, &closed);
+        assert_true(closed);
+    }
+    close(fd);
+}
+
+/*
+ * A keep-alive connection that waits for its next request counts as waiting
+ * from the end of its last response, so it is displaced like any idle
+ * connection when it has waited longest.
+ */
+static void health_idle_keepalive_displaced(void **state)
+{
+    test_env *env = *state;
+    http_reply *reply = &env->reply;
+    static char text[65536];
+    enum { IDLE = 128 };
+    int fds[IDLE];
+    int kept = connect_local(env->port);
+    int closed = 0;
+    bool kept_closed;
+
+    send_text(kept, "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    read_response(kept, text, sizeof text, &kept_closed);
+    assert_false(kept_closed);
+    assert_int_equal(strncmp(text, "HTTP/1.1 200 ", 13), 0);
+
+    /* With the kept connection these make 129 connections: one over the
+     * limit, and the kept one has waited longest. curl's connection is the
+     * 130th and displaces the oldest of these. */
+    for (int i = 0; i < IDLE; i++)
+        fds[i] = connect_local(env->port);
+    http_request(env, "", "/ready", reply);
+    usleep(200 * 1000);
+
+    kept_closed = peer_closed(kept);
+    for (int i = 0; i < IDLE; i++) {
+        if (peer_closed(fds[i]))
+            closed++;
+        close(fds[i]);
+    }
+    close(kept);
+    assert_int_equal(reply->status, 200);
+    assert_true(kept_closed);
+    assert_int_equal(closed, 1);
+}
+
 /* ---- Auth ---------------------------------------------------------------- */
 
 static void health_auth_missing_header_401(void **state)
@@ -742,6 +970,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(health_oversized_headers_rejected,
                                         setup_open, teardown_env),
         cmocka_unit_test_setup_teardown(health_idle_connections_give_way,
+                                        setup_open, teardown_env),
+        cmocka_unit_test_setup_teardown(health_keepalive_reuses_connection,
+                                        setup_open, teardown_env),
+        cmocka_unit_test_setup_teardown(health_keepalive_auth_reuses,
+                                        setup_token, teardown_env),
+        cmocka_unit_test_setup_teardown(health_rejected_request_closes,
+                                        setup_open, teardown_env),
+        cmocka_unit_test_setup_teardown(health_keepalive_two_requests,
+                                        setup_open, teardown_env),
+        cmocka_unit_test_setup_teardown(health_announced_body_not_read,
+                                        setup_open, teardown_env),
+        cmocka_unit_test_setup_teardown(health_idle_keepalive_displaced,
                                         setup_open, teardown_env),
         cmocka_unit_test_setup_teardown(health_auth_missing_header_401,
                                         setup_token, teardown_env),

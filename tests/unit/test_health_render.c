@@ -482,6 +482,98 @@ static void health_render_json_no_pipelines(void **state)
     agora_buf_free(&buf);
 }
 
+/* Renders a snapshot without pipelines whose start and current time are t
+ * and stores the JSON text, NUL-terminated, in buf. */
+static void render_at_time(double t, agora_buf *buf)
+{
+    agora_health_snapshot snap;
+    int status = 0;
+
+    memset(&snap, 0, sizeof snap);
+    snap.pool_state = AGORA_POOL_RUNNING;
+    snap.started_at = t;
+    snap.now = t;
+    agora_buf_init(buf);
+    assert_int_equal(agora_health_render_json(&snap, buf, &status), 0);
+    assert_int_equal(agora_buf_append(buf, "", 1), 0);
+}
+
+/*
+ * Times rendered in ISO 8601. Expected strings come from Python's
+ * datetime.fromtimestamp(t, timezone.utc), except for the rounding case:
+ * 59.9996 s rounds to the next whole second by hand calculation.
+ */
+static void health_render_json_iso_times(void **state)
+{
+    static const struct {
+        double t;
+        const char *member;
+    } cases[] = {
+        {0.0, "\"started_at\":\"1970-01-01T00:00:00.000Z\","},
+        {-0.5, "\"started_at\":\"1969-12-31T23:59:59.500Z\","},
+        {T0 + 59.9996, "\"started_at\":\"2023-11-14T22:14:20.000Z\","},
+        {1704067199.999, "\"started_at\":\"2023-12-31T23:59:59.999Z\","},
+        {1709208000.5, "\"started_at\":\"2024-02-29T12:00:00.500Z\","},
+        {253402300799.0, "\"started_at\":\"9999-12-31T23:59:59.000Z\","},
+        /* Year 10000 has no four-digit form. */
+        {253402300800.0, "\"started_at\":null,"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        agora_buf buf;
+        bool found;
+
+        render_at_time(cases[i].t, &buf);
+        found = strstr(buf.data, cases[i].member) != NULL;
+        if (!found)
+            print_error("case %zu: %s not in %s\n", i, cases[i].member,
+                        buf.data);
+        agora_buf_free(&buf);
+        assert_true(found);
+    }
+}
+
+/* Counters at 0 and at UINT64_MAX (18446744073709551615) print in full. The
+ * text is checked directly, because jq reads numbers as doubles. */
+static void health_render_json_u64_limits(void **state)
+{
+    agora_health_snapshot *snap = *state;
+    agora_pipeline_snapshot *p = &snap->pipelines[0];
+    agora_buf buf;
+    int status = 0;
+
+    p->records_consumed = UINT64_MAX;
+    p->records_written = 0;
+    p->middlewares[0].in = UINT64_MAX;
+    snap->pid = 4194304;
+    agora_buf_init(&buf);
+    assert_int_equal(agora_health_render_json(snap, &buf, &status), 0);
+    assert_int_equal(agora_buf_append(&buf, "", 1), 0);
+
+    assert_non_null(strstr(buf.data, "\"total_records_consumed\":18446744073709551615,"));
+    assert_non_null(strstr(buf.data, "\"total_records_written\":0,"));
+    assert_non_null(strstr(buf.data, "\"clean\":{\"in\":18446744073709551615,"));
+    assert_non_null(strstr(buf.data, "\"pid\":4194304,"));
+    agora_buf_free(&buf);
+}
+
+static void health_render_metrics_u64_limits(void **state)
+{
+    agora_health_snapshot *snap = *state;
+    agora_buf buf;
+
+    snap->pipelines[0].records_consumed = UINT64_MAX;
+    snap->pipelines[0].records_written = 0;
+    agora_buf_init(&buf);
+    assert_int_equal(agora_health_render_metrics(snap, &buf), 0);
+    assert_int_equal(agora_buf_append(&buf, "", 1), 0);
+
+    assert_non_null(strstr(buf.data, "\nagora_pipeline_records_total{pipeline_id=\"orders\",outcome=\"consumed\"} 18446744073709551615\n"));
+    assert_non_null(strstr(buf.data, "\nagora_pipeline_records_total{pipeline_id=\"orders\",outcome=\"written\"} 0\n"));
+    agora_buf_free(&buf);
+}
+
 /* ---- /metrics ------------------------------------------------------------ */
 
 static const char *const metric_families[][2] = {
@@ -799,6 +891,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(health_render_json_stopped_fields,
                                         snapshot_setup, snapshot_teardown),
         cmocka_unit_test(health_render_json_no_pipelines),
+        cmocka_unit_test(health_render_json_iso_times),
+        cmocka_unit_test_setup_teardown(health_render_json_u64_limits,
+                                        snapshot_setup, snapshot_teardown),
+        cmocka_unit_test_setup_teardown(health_render_metrics_u64_limits,
+                                        snapshot_setup, snapshot_teardown),
         cmocka_unit_test_setup_teardown(health_render_metrics_families,
                                         snapshot_setup, snapshot_teardown),
         cmocka_unit_test_setup_teardown(health_render_metrics_values,
