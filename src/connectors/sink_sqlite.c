@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/sqlite_util.h"
 #include "connectors/connectors.h"
 #include "connectors/sink_common.h"
 
@@ -482,9 +483,10 @@ static int sqlite_open(void *state, agora_error *err)
     sqlite3_busy_timeout(s->db, s->busy_timeout_ms);
 
     /* WAL lets readers (the sqlite3 tool, a dashboard) work during a run. */
-    rc = exec_sql(s, "PRAGMA journal_mode=WAL", "switching to WAL mode", err);
-    if (rc < 0)
+    if (core_sqlite_enable_wal(s->db, s->busy_timeout_ms) != SQLITE_OK) {
+        rc = db_error(s, err, "switching to WAL mode");
         goto cleanup;
+    }
 
     if (s->replace) {
         rc = read_table_columns(s, &existing, err);

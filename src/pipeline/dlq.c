@@ -6,6 +6,7 @@
  * One handle must be used by one thread at a time.
  */
 #include "agora/dlq.h"
+#include "core/sqlite_util.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -96,8 +97,7 @@ agora_dlq *agora_dlq_open(const char *path, agora_error *err)
     sqlite3_extended_result_codes(dlq->db, 1);
     sqlite3_busy_timeout(dlq->db, DLQ_BUSY_TIMEOUT_MS);
 
-    if (sqlite3_exec(dlq->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) !=
-        SQLITE_OK) {
+    if (core_sqlite_enable_wal(dlq->db, DLQ_BUSY_TIMEOUT_MS) != SQLITE_OK) {
         dlq_db_error(dlq, err, "switching to WAL mode");
         goto fail;
     }
