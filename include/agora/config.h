@@ -190,6 +190,12 @@ typedef struct agora_build_options {
                               also on failure); NULL = the configured one */
     bool with_middlewares; /* false: records go straight to the sinks */
     bool with_dlq;         /* false: no DLQ, so a sink error fails the run */
+    /* NULL = every sink; else only the sink of that instance name (its
+     * `name` option, or its type name), and an error when there is none. */
+    const char *only_sink;
+    /* true: a sink whose type has a `mode` option gets mode = "append", so a
+     * replay adds to the output and never empties it first. */
+    bool sinks_append;
 } agora_build_options;
 
 /*
@@ -203,6 +209,10 @@ agora_bound_pipeline *agora_config_build_pipeline_with(
 /* Resolved path of the pipeline's DLQ file, or NULL when it has none. */
 const char *agora_config_pipeline_dlq_path(const agora_config *cfg,
                                            size_t index);
+
+/* Resolved path of the pipeline's checkpoint store, or NULL when it has none. */
+const char *agora_config_pipeline_checkpoint_path(const agora_config *cfg,
+                                                  size_t index);
 
 #ifdef __cplusplus
 }

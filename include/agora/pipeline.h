@@ -132,6 +132,13 @@ typedef struct agora_sink {
     void (*close)(void *state);
     /* Frees state and the struct itself. */
     void (*destroy)(struct agora_sink *self);
+    /*
+     * Optional: called before each open. resuming is true when the run
+     * continues from a saved checkpoint. The sink then keeps what earlier
+     * runs wrote: a file in mode overwrite is appended to, and a table in
+     * mode replace keeps its rows.
+     */
+    void (*set_resume)(void *state, bool resuming);
 } agora_sink;
 
 /* Frees a component by calling its destroy callback. Each accepts NULL. */

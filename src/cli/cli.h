@@ -19,6 +19,8 @@ int cli_worker(int argc, char **argv);
 int cli_validate(int argc, char **argv);
 int cli_components(int argc, char **argv);
 int cli_schedule(int argc, char **argv);
+int cli_dlq(int argc, char **argv);
+int cli_checkpoint(int argc, char **argv);
 
 /* Prints "agora: <message>" on stderr. */
 void cli_error(const char *fmt, ...)

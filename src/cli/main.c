@@ -21,6 +21,10 @@ static void print_usage(FILE *out)
             "                                 run every pipeline on its schedule, with the\n"
             "                                 health server, until SIGINT or SIGTERM\n"
             "  validate --config FILE         check a pipelines.toml without running it\n"
+            "  dlq replay|list|show|count|purge\n"
+            "                                 inspect, replay or purge dead-letter queues\n"
+            "  checkpoint show|reset [PIPELINE] --config FILE\n"
+            "                                 print or delete a pipeline's saved checkpoint\n"
             "  components [TYPE...]           list the built-in component types and options\n"
             "  schedule next EXPRESSION       print the next fire times of a cron expression\n"
             "  version                        print the version\n"
@@ -110,6 +114,10 @@ static int dispatch(int argc, char **argv)
         return cli_components(argc - 1, argv + 1);
     if (strcmp(command, "schedule") == 0)
         return cli_schedule(argc - 1, argv + 1);
+    if (strcmp(command, "dlq") == 0)
+        return cli_dlq(argc - 1, argv + 1);
+    if (strcmp(command, "checkpoint") == 0)
+        return cli_checkpoint(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             printf("usage: agora version\n\nPrints the version of agora and exits.\n");

@@ -22,14 +22,21 @@
  * open. Appending to a file that has rows reads its header row instead: those
  * are the columns (and `columns`, when set, must match them), so new rows line
  * up with the old ones.
+ *
+ * A run that resumes from a checkpoint appends whatever the mode, and first
+ * cuts off a last row without its '\n' that a killed run left behind.
  */
 #include <csv.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "agora/log.h"
 #include "connectors/connectors.h"
 #include "connectors/sink_common.h"
 
@@ -37,6 +44,7 @@ typedef struct csv_sink {
     char *name;
     sink_file file;
     bool append;
+    bool resuming; /* set by set_resume for the next open */
     bool header;
     char delimiter;
     sink_columns option_columns; /* from the option, empty when absent */
@@ -310,18 +318,95 @@ static int csv_adopt_existing_header(csv_sink *s, agora_error *err)
     return 0;
 }
 
+/*
+ * Cuts a last row that has no '\n' from the file at path: the part of a
+ * batch that a killed process wrote before it died. That batch was never
+ * checkpointed, so the resumed run writes all of its records again. A
+ * missing file or one that is not a regular file is left alone.
+ *
+ * NOTE: a cut inside a quoted field that contains a line break keeps the rows
+ * before that line break, so such a file can end with half a row.
+ */
+static int csv_trim_partial_row(const char *path, agora_error *err)
+{
+    char tail[4096];
+    struct stat st;
+    off_t end, keep = 0;
+    int rc = 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return errno == ENOENT ? 0
+                               : agora_error_set(err, AGORA_EIO,
+                                                 "csv sink: cannot open %s: %s",
+                                                 path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        goto cleanup;
+
+    /* Scan back from the end for the last '\n'; keep = 0 when none. */
+    end = st.st_size;
+    while (end > 0 && keep == 0) {
+        size_t chunk = end < (off_t)sizeof(tail) ? (size_t)end : sizeof(tail);
+        ssize_t got = pread(fd, tail, chunk, end - (off_t)chunk);
+        if (got != (ssize_t)chunk) {
+            rc = agora_error_set(err, AGORA_EIO,
+                                 "csv sink: cannot read the end of %s: %s",
+                                 path, got < 0 ? strerror(errno)
+                                               : "short read");
+            goto cleanup;
+        }
+        for (size_t i = chunk; i > 0; i--) {
+            if (tail[i - 1] == '\n') {
+                keep = end - (off_t)chunk + (off_t)i;
+                break;
+            }
+        }
+        end -= (off_t)chunk;
+    }
+    if (keep == st.st_size)
+        goto cleanup;
+    if (ftruncate(fd, keep) != 0) {
+        rc = agora_error_set(err, AGORA_EIO,
+                             "csv sink: cannot cut the incomplete last row "
+                             "of %s: %s",
+                             path, strerror(errno));
+        goto cleanup;
+    }
+    AGORA_WARN("sink", "partial_row_removed", NULL, NULL,
+               "csv sink: removed %lld bytes of an incomplete last row from "
+               "%s before resuming",
+               (long long)(st.st_size - keep), path);
+
+cleanup:
+    close(fd);
+    return rc;
+}
+
+static void csv_set_resume(void *state, bool resuming)
+{
+    csv_sink *s = state;
+
+    s->resuming = resuming;
+}
+
 static int csv_open(void *state, agora_error *err)
 {
     csv_sink *s = state;
+    bool append = s->append || s->resuming;
     int rc;
 
     sink_columns_clear(&s->columns);
     s->columns_ready = false;
-    rc = sink_file_open(&s->file, s->append, err);
+    if (s->resuming) {
+        rc = csv_trim_partial_row(s->file.path, err);
+        if (rc < 0)
+            return rc;
+    }
+    rc = sink_file_open(&s->file, append, err);
     if (rc < 0)
         return rc;
 
-    if (s->append && s->header && s->file.size_at_open > 0) {
+    if (append && s->header && s->file.size_at_open > 0) {
         rc = csv_adopt_existing_header(s, err);
         if (rc < 0 || s->columns_ready)
             goto done;
@@ -567,6 +652,7 @@ static agora_sink *csv_create(const agora_value *options,
     sink->flush = csv_flush;
     sink->close = csv_close;
     sink->destroy = csv_destroy;
+    sink->set_resume = csv_set_resume;
     return sink;
 
 cleanup:
@@ -590,7 +676,8 @@ static const agora_option_spec csv_options[] = {
     {"mode", AGORA_OPT_STRING, false, "overwrite",
      "\"overwrite\" (the default) empties the file when the sink opens, so "
      "each run replaces the previous output. \"append\" adds rows to the end "
-     "and reuses the header row already in the file"},
+     "and reuses the header row already in the file. A run that resumes "
+     "from a checkpoint always appends"},
     {"columns", AGORA_OPT_STRING_ARRAY, false, "keys of the first record",
      "columns to write, in order. The list is a deliberate selection: record "
      "keys not listed are ignored, and listed keys a record lacks are empty "

@@ -5,10 +5,18 @@
  * few, past JSONL_CHUNK bytes), which is what keeps this sink fast. Every
  * value is written as is, so a record that is not an object still makes a
  * valid JSON line.
+ *
+ * A run that resumes from a checkpoint appends whatever the mode, and first
+ * cuts off a last line without its '\n' that a killed run left behind.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "agora/log.h"
 #include "connectors/connectors.h"
 #include "connectors/sink_common.h"
 
@@ -19,15 +27,90 @@ typedef struct jsonl_sink {
     char *name;
     sink_file file;
     bool append;
+    bool resuming; /* set by set_resume for the next open */
 } jsonl_sink;
 
 static const char *const jsonl_modes[] = {"overwrite", "append", NULL};
+
+/*
+ * Cuts a last line that has no '\n' from the file at path: the part of a
+ * batch that a killed process wrote before it died. That batch was never
+ * checkpointed, so the resumed run writes all of its records again. A
+ * missing file or one that is not a regular file is left alone.
+ */
+static int jsonl_trim_partial_line(const char *path, agora_error *err)
+{
+    char tail[4096];
+    struct stat st;
+    off_t end, keep = 0;
+    int rc = 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return errno == ENOENT ? 0
+                               : agora_error_set(err, AGORA_EIO,
+                                                 "jsonl sink: cannot open %s: "
+                                                 "%s",
+                                                 path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        goto cleanup;
+
+    /* Scan back from the end for the last '\n'; keep = 0 when none. */
+    end = st.st_size;
+    while (end > 0 && keep == 0) {
+        size_t chunk = end < (off_t)sizeof(tail) ? (size_t)end : sizeof(tail);
+        ssize_t got = pread(fd, tail, chunk, end - (off_t)chunk);
+        if (got != (ssize_t)chunk) {
+            rc = agora_error_set(err, AGORA_EIO,
+                                 "jsonl sink: cannot read the end of %s: %s",
+                                 path, got < 0 ? strerror(errno)
+                                               : "short read");
+            goto cleanup;
+        }
+        for (size_t i = chunk; i > 0; i--) {
+            if (tail[i - 1] == '\n') {
+                keep = end - (off_t)chunk + (off_t)i;
+                break;
+            }
+        }
+        end -= (off_t)chunk;
+    }
+    if (keep == st.st_size)
+        goto cleanup;
+    if (ftruncate(fd, keep) != 0) {
+        rc = agora_error_set(err, AGORA_EIO,
+                             "jsonl sink: cannot cut the incomplete last line "
+                             "of %s: %s",
+                             path, strerror(errno));
+        goto cleanup;
+    }
+    AGORA_WARN("sink", "partial_line_removed", NULL, NULL,
+               "jsonl sink: removed %lld bytes of an incomplete last line "
+               "from %s before resuming",
+               (long long)(st.st_size - keep), path);
+
+cleanup:
+    close(fd);
+    return rc;
+}
 
 static int jsonl_open(void *state, agora_error *err)
 {
     jsonl_sink *s = state;
 
-    return sink_file_open(&s->file, s->append, err);
+    if (s->resuming) {
+        int rc = jsonl_trim_partial_line(s->file.path, err);
+        if (rc < 0)
+            return rc;
+    }
+    return sink_file_open(&s->file, s->append || s->resuming, err);
+}
+
+static void jsonl_set_resume(void *state, bool resuming)
+{
+    jsonl_sink *s = state;
+
+    s->resuming = resuming;
 }
 
 static int jsonl_write_batch(void *state, agora_value *const *records, size_t n,
@@ -132,6 +215,7 @@ static agora_sink *jsonl_create(const agora_value *options,
     sink->flush = jsonl_flush;
     sink->close = jsonl_close;
     sink->destroy = jsonl_destroy;
+    sink->set_resume = jsonl_set_resume;
     return sink;
 
 cleanup:
@@ -154,7 +238,7 @@ static const agora_option_spec jsonl_options[] = {
      "missing parent directories are created"},
     {"mode", AGORA_OPT_STRING, false, "overwrite",
      "\"overwrite\" truncates the file when the sink opens, \"append\" adds "
-     "to its end"},
+     "to its end; a run that resumes from a checkpoint always appends"},
     {"fsync", AGORA_OPT_BOOL, false, "false",
      "call fsync on every flush so written records survive a power loss"},
     {NULL, 0, false, NULL, NULL}};

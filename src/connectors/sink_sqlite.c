@@ -38,6 +38,7 @@ typedef struct sqlite_sink {
     char *path;
     char *table;
     bool replace;
+    bool resuming; /* set by set_resume: replace keeps the rows on this open */
     int busy_timeout_ms;
     sink_columns option_columns; /* from the option, empty when absent */
     sink_columns columns;        /* bound by the prepared insert, in order */
@@ -488,7 +489,8 @@ static int sqlite_open(void *state, agora_error *err)
         goto cleanup;
     }
 
-    if (s->replace) {
+    /* A resumed run continues the output of the run it resumes. */
+    if (s->replace && !s->resuming) {
         rc = read_table_columns(s, &existing, err);
         if (rc < 0)
             goto cleanup;
@@ -733,6 +735,13 @@ static void sqlite_close(void *state)
     forget_schema(s);
 }
 
+static void sqlite_set_resume(void *state, bool resuming)
+{
+    sqlite_sink *s = state;
+
+    s->resuming = resuming;
+}
+
 static void sqlite_destroy(agora_sink *self)
 {
     sqlite_sink *s;
@@ -817,6 +826,7 @@ static agora_sink *sqlite_create(const agora_value *options,
     sink->flush = sqlite_flush;
     sink->close = sqlite_close;
     sink->destroy = sqlite_destroy;
+    sink->set_resume = sqlite_set_resume;
     return sink;
 
 cleanup:
@@ -848,7 +858,8 @@ static const agora_option_spec sqlite_options[] = {
     {"mode", AGORA_OPT_STRING, false, "append",
      "\"append\" (the default) keeps the rows already in the table, so a "
      "scheduled pipeline in this mode adds its rows again on every run. "
-     "\"replace\" empties the table when the sink opens"},
+     "\"replace\" empties the table when the sink opens, except in a run "
+     "that resumes from a checkpoint"},
     {"busy_timeout_ms", AGORA_OPT_INT, false, "5000",
      "milliseconds to wait for another connection's lock before failing"},
     {NULL, 0, false, NULL, NULL}};

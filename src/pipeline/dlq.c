@@ -4,6 +4,10 @@
  * The file runs in WAL mode with a busy timeout, so several pipelines (each
  * with its own handle) and a reader such as `agora dlq list` can share it.
  * One handle must be used by one thread at a time.
+ *
+ * Besides writing, a handle reads, counts and deletes rows for `agora dlq`
+ * (replay itself is in dlq_replay.c). Those functions build their WHERE
+ * clause from an agora_dlq_filter and bind every value as a parameter.
  */
 #include "agora/dlq.h"
 #include "core/sqlite_util.h"
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "agora/config.h"
@@ -310,4 +315,414 @@ long long agora_dlq_count(agora_dlq *dlq, const char *pipeline_id,
 const char *agora_dlq_path(const agora_dlq *dlq)
 {
     return dlq->path;
+}
+
+/* ---- Reading, deleting and purging rows -------------------------------- */
+
+agora_dlq *agora_dlq_open_existing(const char *path, agora_error *err)
+{
+    agora_dlq *dlq = NULL;
+    struct stat st;
+
+    if (path == NULL || path[0] == '\0') {
+        agora_error_set(err, AGORA_EINVAL, "DLQ path is empty; give the path "
+                        "of a DLQ file");
+        return NULL;
+    }
+    /* sqlite3_open_v2 without SQLITE_OPEN_CREATE reports a missing file as
+     * "unable to open", so check first and report the missing file. */
+    if (stat(path, &st) != 0) {
+        agora_error_set(err, AGORA_ENOTFOUND, "DLQ %s does not exist; check "
+                        "the path (a pipeline creates its DLQ file on its "
+                        "first run)", path);
+        return NULL;
+    }
+
+    dlq = calloc(1, sizeof(*dlq));
+    if (dlq == NULL || (dlq->path = strdup(path)) == NULL) {
+        agora_error_set(err, AGORA_ENOMEM, "out of memory");
+        goto fail;
+    }
+    agora_buf_init(&dlq->json);
+    if (sqlite3_open_v2(path, &dlq->db, SQLITE_OPEN_READWRITE, NULL) !=
+        SQLITE_OK) {
+        agora_error_set(err, AGORA_EDLQ, "DLQ %s: cannot open the database: "
+                        "%s; check the path and its permissions", path,
+                        dlq->db != NULL ? sqlite3_errmsg(dlq->db)
+                                        : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(dlq->db, 1);
+    sqlite3_busy_timeout(dlq->db, DLQ_BUSY_TIMEOUT_MS);
+
+    /* Preparing the insert checks that the table exists with every column. */
+    if (sqlite3_prepare_v3(dlq->db, dlq_insert_sql, -1,
+                           SQLITE_PREPARE_PERSISTENT, &dlq->insert,
+                           NULL) != SQLITE_OK) {
+        agora_error_set(err, AGORA_EDLQ, "DLQ %s: not a DLQ file: %s; it needs "
+                        "a dlq_records table with the documented columns",
+                        path, sqlite3_errmsg(dlq->db));
+        goto fail;
+    }
+    return dlq;
+
+fail:
+    agora_dlq_free(dlq);
+    return NULL;
+}
+
+void agora_dlq_row_clear(agora_dlq_row *row)
+{
+    if (row == NULL)
+        return;
+    free(row->pipeline_id);
+    free(row->run_id);
+    free(row->stage);
+    free(row->error_type);
+    free(row->error_message);
+    free(row->record);
+    free(row->original_record);
+    free(row->processed_record);
+    free(row->source);
+    free(row->checkpoint);
+    free(row->middleware);
+    free(row->sink);
+    free(row->created_at);
+    memset(row, 0, sizeof(*row));
+}
+
+static const char dlq_select_columns[] =
+    "SELECT id, pipeline_id, run_id, stage, error_type, error_message, "
+    "record, original_record, processed_record, source, checkpoint, "
+    "middleware, sink, created_at, attempt, max_attempts FROM dlq_records";
+
+/*
+ * Appends the WHERE clause of filter to sql. dlq_bind_filter binds the
+ * parameters in the same order, so the two must list the same conditions.
+ */
+static int dlq_append_where(agora_buf *sql, const agora_dlq_filter *f)
+{
+    const char *joiner = " WHERE ";
+    int rc = 0;
+
+    if (f == NULL)
+        return 0;
+#define DLQ_CONDITION(present, text)                                           \
+    if (rc == 0 && (present)) {                                                \
+        rc = agora_buf_appendz(sql, joiner);                                   \
+        if (rc == 0)                                                           \
+            rc = agora_buf_appendz(sql, text);                                 \
+        joiner = " AND ";                                                      \
+    }
+    DLQ_CONDITION(f->pipeline_id != NULL, "pipeline_id = ?")
+    DLQ_CONDITION(f->stage != NULL, "stage = ?")
+    DLQ_CONDITION(f->run_id != NULL, "run_id = ?")
+    DLQ_CONDITION(f->before != NULL, "julianday(created_at) < julianday(?)")
+    DLQ_CONDITION(f->after_id > 0, "id > ?")
+    DLQ_CONDITION(f->max_id > 0, "id <= ?")
+#undef DLQ_CONDITION
+    return rc;
+}
+
+static int dlq_bind_filter(sqlite3_stmt *stmt, const agora_dlq_filter *f)
+{
+    int index = 1;
+    int rc = SQLITE_OK;
+
+    if (f == NULL)
+        return 0;
+    if (f->pipeline_id != NULL)
+        rc = sqlite3_bind_text(stmt, index++, f->pipeline_id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && f->stage != NULL)
+        rc = sqlite3_bind_text(stmt, index++, f->stage, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && f->run_id != NULL)
+        rc = sqlite3_bind_text(stmt, index++, f->run_id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && f->before != NULL)
+        rc = sqlite3_bind_text(stmt, index++, f->before, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && f->after_id > 0)
+        rc = sqlite3_bind_int64(stmt, index++, f->after_id);
+    if (rc == SQLITE_OK && f->max_id > 0)
+        rc = sqlite3_bind_int64(stmt, index++, f->max_id);
+    return rc == SQLITE_OK ? 0 : AGORA_EDLQ;
+}
+
+/* Checks that filter->before is a time julianday() reads. */
+static int dlq_check_before(agora_dlq *dlq, const agora_dlq_filter *f,
+                            agora_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = 0;
+
+    if (f == NULL || f->before == NULL)
+        return 0;
+    if (sqlite3_prepare_v2(dlq->db, "SELECT julianday(?1) IS NOT NULL", -1,
+                           &stmt, NULL) != SQLITE_OK)
+        return dlq_db_error(dlq, err, "checking the date");
+    sqlite3_bind_text(stmt, 1, f->before, -1, SQLITE_STATIC);
+    if (sqlite3_step(stmt) != SQLITE_ROW)
+        rc = dlq_db_error(dlq, err, "checking the date");
+    else if (sqlite3_column_int(stmt, 0) == 0)
+        rc = agora_error_set(err, AGORA_EINVAL, "invalid date '%s'; use "
+                             "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC unless "
+                             "it ends with an offset such as +02:00)",
+                             f->before);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/*
+ * Prepares "<head><WHERE of filter><tail>" with the filter bound. Returns 0
+ * or a code with err filled.
+ */
+static int dlq_prepare_filtered(agora_dlq *dlq, const char *head,
+                                const agora_dlq_filter *filter,
+                                const char *tail, sqlite3_stmt **out,
+                                const char *operation, agora_error *err)
+{
+    agora_buf sql;
+    int rc;
+
+    *out = NULL;
+    rc = dlq_check_before(dlq, filter, err);
+    if (rc < 0)
+        return rc;
+    agora_buf_init(&sql);
+    rc = agora_buf_appendz(&sql, head);
+    if (rc == 0)
+        rc = dlq_append_where(&sql, filter);
+    if (rc == 0)
+        rc = agora_buf_appendz(&sql, tail);
+    if (rc == 0)
+        rc = agora_buf_append(&sql, "", 1);
+    if (rc < 0) {
+        agora_buf_free(&sql);
+        return agora_error_set(err, AGORA_ENOMEM, "out of memory");
+    }
+    if (sqlite3_prepare_v2(dlq->db, sql.data, -1, out, NULL) != SQLITE_OK)
+        rc = dlq_db_error(dlq, err, operation);
+    else if (dlq_bind_filter(*out, filter) != 0)
+        rc = dlq_db_error(dlq, err, operation);
+    agora_buf_free(&sql);
+    if (rc < 0) {
+        sqlite3_finalize(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Heap copy of a text column, NULL for SQL NULL; sets *oom on failure. */
+static char *column_text(sqlite3_stmt *stmt, int column, bool *oom)
+{
+    if (sqlite3_column_type(stmt, column) == SQLITE_NULL)
+        return NULL;
+    const unsigned char *text = sqlite3_column_text(stmt, column);
+    if (text == NULL) {
+        *oom = true;
+        return NULL;
+    }
+    size_t len = (size_t)sqlite3_column_bytes(stmt, column);
+    char *copy = malloc(len + 1);
+    if (copy == NULL) {
+        *oom = true;
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+/* Fills row from the current result row of a dlq_select_columns statement. */
+static int read_row(sqlite3_stmt *stmt, agora_dlq_row *row, agora_error *err)
+{
+    bool oom = false;
+
+    memset(row, 0, sizeof(*row));
+    row->id = sqlite3_column_int64(stmt, 0);
+    row->pipeline_id = column_text(stmt, 1, &oom);
+    row->run_id = column_text(stmt, 2, &oom);
+    row->stage = column_text(stmt, 3, &oom);
+    row->error_type = column_text(stmt, 4, &oom);
+    row->error_message = column_text(stmt, 5, &oom);
+    row->record = column_text(stmt, 6, &oom);
+    row->original_record = column_text(stmt, 7, &oom);
+    row->processed_record = column_text(stmt, 8, &oom);
+    row->source = column_text(stmt, 9, &oom);
+    row->checkpoint = column_text(stmt, 10, &oom);
+    row->middleware = column_text(stmt, 11, &oom);
+    row->sink = column_text(stmt, 12, &oom);
+    row->created_at = column_text(stmt, 13, &oom);
+    row->attempt = sqlite3_column_int64(stmt, 14);
+    row->max_attempts = sqlite3_column_type(stmt, 15) == SQLITE_NULL
+                            ? -1
+                            : sqlite3_column_int64(stmt, 15);
+    if (oom) {
+        agora_dlq_row_clear(row);
+        return agora_error_set(err, AGORA_ENOMEM, "out of memory while "
+                               "reading DLQ row %lld", (long long)row->id);
+    }
+    return 0;
+}
+
+long agora_dlq_read(agora_dlq *dlq, const agora_dlq_filter *filter,
+                    agora_dlq_row *rows, size_t max, agora_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    char tail[64];
+    long count = 0;
+    int rc;
+
+    if (max == 0)
+        return 0;
+    snprintf(tail, sizeof(tail), " ORDER BY id LIMIT %zu", max);
+    rc = dlq_prepare_filtered(dlq, dlq_select_columns, filter, tail, &stmt,
+                              "reading rows", err);
+    if (rc < 0)
+        return rc;
+    while ((size_t)count < max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        int read_rc = read_row(stmt, &rows[count], err);
+        if (read_rc < 0) {
+            rc = read_rc;
+            goto cleanup;
+        }
+        count++;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        rc = dlq_db_error(dlq, err, "reading rows");
+    else
+        rc = 0;
+
+cleanup:
+    sqlite3_finalize(stmt);
+    if (rc < 0) {
+        for (long i = 0; i < count; i++)
+            agora_dlq_row_clear(&rows[i]);
+        return rc;
+    }
+    return count;
+}
+
+int agora_dlq_get(agora_dlq *dlq, int64_t id, agora_dlq_row *row,
+                  agora_error *err)
+{
+    agora_dlq_filter filter = {.after_id = id - 1, .max_id = id};
+
+    if (id <= 0)
+        return 0;
+    return (int)agora_dlq_read(dlq, &filter, row, 1, err);
+}
+
+long long agora_dlq_count_matching(agora_dlq *dlq,
+                                   const agora_dlq_filter *filter,
+                                   agora_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    long long count;
+    int rc;
+
+    rc = dlq_prepare_filtered(dlq, "SELECT count(*) FROM dlq_records", filter,
+                              "", &stmt, "counting rows", err);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        count = sqlite3_column_int64(stmt, 0);
+    else
+        count = dlq_db_error(dlq, err, "counting rows");
+    sqlite3_finalize(stmt);
+    return count;
+}
+
+int64_t agora_dlq_max_id(agora_dlq *dlq, agora_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int64_t max_id;
+
+    if (sqlite3_prepare_v2(dlq->db, "SELECT coalesce(max(id), 0) FROM "
+                           "dlq_records", -1, &stmt, NULL) != SQLITE_OK)
+        return dlq_db_error(dlq, err, "reading the largest id");
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        max_id = sqlite3_column_int64(stmt, 0);
+    else
+        max_id = dlq_db_error(dlq, err, "reading the largest id");
+    sqlite3_finalize(stmt);
+    return max_id;
+}
+
+int agora_dlq_count_groups(agora_dlq *dlq, const agora_dlq_filter *filter,
+                           agora_dlq_group_fn fn, void *ctx, agora_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = dlq_prepare_filtered(dlq, "SELECT pipeline_id, stage, count(*) FROM "
+                              "dlq_records", filter,
+                              " GROUP BY pipeline_id, stage ORDER BY "
+                              "pipeline_id, stage", &stmt,
+                              "counting rows", err);
+    if (rc < 0)
+        return rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(stmt, 0),
+           (const char *)sqlite3_column_text(stmt, 1),
+           sqlite3_column_int64(stmt, 2));
+    rc = rc == SQLITE_DONE ? 0 : dlq_db_error(dlq, err, "counting rows");
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+long long agora_dlq_purge(agora_dlq *dlq, const agora_dlq_filter *filter,
+                          agora_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    long long deleted;
+    int rc;
+
+    if (dlq->in_transaction)
+        return agora_error_set(err, AGORA_ESTATE, "DLQ %s: purge inside an "
+                               "open transaction; commit it first", dlq->path);
+    rc = dlq_prepare_filtered(dlq, "DELETE FROM dlq_records", filter, "",
+                              &stmt, "deleting rows", err);
+    if (rc < 0)
+        return rc;
+    /* One statement outside a transaction commits all its deletions at once. */
+    if (sqlite3_step(stmt) == SQLITE_DONE)
+        deleted = sqlite3_changes64(dlq->db);
+    else
+        deleted = dlq_db_error(dlq, err, "deleting rows");
+    sqlite3_finalize(stmt);
+    return deleted;
+}
+
+/* Runs sql (one statement with ?1 = id) outside a transaction. */
+static int dlq_exec_on_id(agora_dlq *dlq, const char *sql, int64_t id,
+                          const char *operation, agora_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    if (dlq->in_transaction)
+        return agora_error_set(err, AGORA_ESTATE, "DLQ %s: %s inside an open "
+                               "transaction; commit it first", dlq->path,
+                               operation);
+    if (sqlite3_prepare_v2(dlq->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        return dlq_db_error(dlq, err, operation);
+    sqlite3_bind_int64(stmt, 1, id);
+    if (sqlite3_step(stmt) == SQLITE_DONE)
+        rc = sqlite3_changes(dlq->db) > 0 ? 1 : 0;
+    else
+        rc = dlq_db_error(dlq, err, operation);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int agora_dlq_increment_attempt(agora_dlq *dlq, int64_t id, agora_error *err)
+{
+    return dlq_exec_on_id(dlq, "UPDATE dlq_records SET attempt = attempt + 1 "
+                          "WHERE id = ?1", id, "raising the attempt count",
+                          err);
+}
+
+int agora_dlq_delete(agora_dlq *dlq, int64_t id, agora_error *err)
+{
+    return dlq_exec_on_id(dlq, "DELETE FROM dlq_records WHERE id = ?1", id,
+                          "deleting a replayed row", err);
 }

@@ -7,6 +7,13 @@
  * ends with exactly one outcome: written (accepted by at least one sink),
  * dropped (a middleware filtered it out) or errored (sent to the DLQ, or
  * logged when the pipeline has none).
+ *
+ * With a checkpoint store set, a run resumes the source where the last
+ * saved checkpoint left it. It saves the source's position at a batch
+ * boundary once at least `every` records were handled since the previous
+ * save, after the sinks flushed and the DLQ committed. A run that completes
+ * deletes the checkpoint, a canceled run saves where it stopped, and a
+ * failed or killed run leaves the last save in place.
  */
 #include "agora/pipeline.h"
 
@@ -18,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agora/checkpoint.h"
 #include "agora/dlq.h"
 #include "agora/log.h"
 
@@ -38,6 +46,8 @@ struct agora_bound_pipeline {
     agora_sink **sinks;
     size_t sink_count;
     agora_delivery delivery;
+    char *checkpoint_path;     /* NULL = no checkpoints */
+    uint64_t checkpoint_every; /* records between saves, >= 1 */
 };
 
 /* ---- Batches ----------------------------------------------------------- */
@@ -250,7 +260,29 @@ void agora_bound_pipeline_free(agora_bound_pipeline *bp)
     free(bp->middlewares);
     free(bp->sinks);
     agora_dlq_free(bp->delivery.dlq);
+    free(bp->checkpoint_path);
     free(bp);
+}
+
+int agora_bound_pipeline_set_checkpoint(agora_bound_pipeline *bp,
+                                        const char *path, uint64_t every,
+                                        agora_error *err)
+{
+    char *copy = NULL;
+
+    if (bp == NULL)
+        return agora_error_set(err, AGORA_EINVAL, "no pipeline to configure");
+    if (path != NULL && every == 0)
+        return agora_error_set(err, AGORA_EINVAL,
+                               "pipeline '%s': checkpoint every must be at "
+                               "least 1 record",
+                               bp->delivery.pipeline_id);
+    if (path != NULL && (copy = strdup(path)) == NULL)
+        return agora_error_set(err, AGORA_ENOMEM, "out of memory");
+    free(bp->checkpoint_path);
+    bp->checkpoint_path = copy;
+    bp->checkpoint_every = every;
+    return 0;
 }
 
 /* ---- Run summary and ids ----------------------------------------------- */
@@ -340,6 +372,10 @@ typedef struct run_state {
     agora_record_result *results;
     bool dlq_open_txn;
     uint64_t errors_logged; /* per-record errors logged without a DLQ */
+    agora_checkpoint_store *store; /* NULL = no checkpoints in this run */
+    bool resuming;         /* a saved checkpoint was loaded */
+    bool canceled;         /* the run stopped on *cancel, not at the end */
+    uint64_t since_save;   /* records handled since the last save */
 } run_state;
 
 static int dlq_begin_once(run_state *rs, agora_error *err)
@@ -661,6 +697,199 @@ static void free_run_state(run_state *rs)
     free(rs->results);
 }
 
+/* ---- Checkpoints ------------------------------------------------------- */
+
+/* Fills err for a stored checkpoint this run cannot use, with the way out. */
+static int checkpoint_unusable(run_state *rs, agora_error *err, int code,
+                               const char *reason)
+{
+    const char *id = rs->bp->delivery.pipeline_id;
+
+    return agora_error_set(err, code,
+                           "checkpoint store %s: the checkpoint of pipeline "
+                           "'%s' %s; run 'agora checkpoint reset %s' to start "
+                           "from the beginning of the input",
+                           rs->bp->checkpoint_path, id, reason, id);
+}
+
+/*
+ * Opens the checkpoint store and, when it contains a checkpoint of this
+ * pipeline, positions the source after it with prepare_resume. Runs before
+ * any other component starts. Returns 0 or a negative code with err filled.
+ */
+static int checkpoint_start(run_state *rs, agora_error *err)
+{
+    agora_bound_pipeline *bp = rs->bp;
+    agora_source *source = bp->source;
+    const char *path = bp->checkpoint_path;
+    agora_arena *arena = NULL;
+    char *json = NULL;
+    char reason[AGORA_NAME_MAX * 2 + 96];
+    int rc;
+
+    rs->store = agora_checkpoint_store_open(path, true, err);
+    if (rs->store == NULL)
+        return err->code < 0 ? err->code : AGORA_EDB;
+    if (source->checkpoint == NULL)
+        AGORA_WARN("pipeline", "checkpoint_unsupported",
+                   bp->delivery.pipeline_id, rs->summary->run_id,
+                   "source '%s' does not report its position, so this run "
+                   "saves no checkpoint",
+                   source->name);
+
+    rc = agora_checkpoint_load(rs->store, bp->delivery.pipeline_id, &json,
+                               err);
+    if (rc <= 0)
+        goto cleanup;
+
+    arena = agora_arena_new(0);
+    if (arena == NULL) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    agora_error parse_err;
+    agora_error_clear(&parse_err);
+    agora_value *doc = agora_json_parse(arena, json, strlen(json), NULL,
+                                        &parse_err);
+    const agora_value *value = NULL, *saved_by = NULL;
+    if (doc != NULL && doc->type == AGORA_OBJECT) {
+        value = agora_object_getz(doc, "value");
+        saved_by = agora_object_getz(doc, "source");
+    }
+    if (value == NULL) {
+        rc = checkpoint_unusable(rs, err, AGORA_EPARSE,
+                                 "is not a JSON object with a \"value\" "
+                                 "member");
+        goto cleanup;
+    }
+    if (saved_by != NULL && saved_by->type == AGORA_STRING &&
+        source->name != NULL &&
+        (saved_by->u.string.len != strlen(source->name) ||
+         memcmp(saved_by->u.string.ptr, source->name,
+                saved_by->u.string.len) != 0)) {
+        snprintf(reason, sizeof(reason),
+                 "was saved by a '%.*s' source, but the pipeline's source is "
+                 "'%s'",
+                 (int)(saved_by->u.string.len < AGORA_NAME_MAX
+                           ? saved_by->u.string.len
+                           : AGORA_NAME_MAX),
+                 saved_by->u.string.ptr, source->name);
+        rc = checkpoint_unusable(rs, err, AGORA_ESTATE, reason);
+        goto cleanup;
+    }
+    if (source->prepare_resume == NULL) {
+        snprintf(reason, sizeof(reason),
+                 "cannot be used: source '%s' cannot resume from a position",
+                 source->name);
+        rc = checkpoint_unusable(rs, err, AGORA_ESTATE, reason);
+        goto cleanup;
+    }
+    rc = source->prepare_resume(source->state, value, err);
+    if (rc < 0) {
+        agora_error_prefix(err, "checkpoint store %s, pipeline '%s'", path,
+                           bp->delivery.pipeline_id);
+        goto cleanup;
+    }
+
+    AGORA_INFO("pipeline", "checkpoint_loaded", bp->delivery.pipeline_id,
+               rs->summary->run_id, "resuming from the checkpoint in %s: %s",
+               path, json);
+    rs->resuming = true;
+    rs->summary->last_checkpoint = json;
+    json = NULL;
+    rc = 0;
+
+cleanup:
+    free(json);
+    agora_arena_free(arena);
+    return rc;
+}
+
+/*
+ * Returns the checkpoint document of the source's current position (heap
+ * text), or NULL when the source reports none. *oom is set when memory ran
+ * out. The value is built in the batch arena, so call this between batches.
+ */
+static char *checkpoint_document(run_state *rs, bool *oom)
+{
+    agora_source *source = rs->bp->source;
+    agora_value *value;
+    char *doc;
+
+    *oom = false;
+    if (source->checkpoint == NULL)
+        return NULL;
+    value = source->checkpoint(source->state, rs->batch.arena);
+    if (value == NULL)
+        return NULL;
+    doc = agora_checkpoint_document_new(rs->bp->delivery.pipeline_id,
+                                        rs->summary->run_id, source->name,
+                                        value);
+    *oom = doc == NULL;
+    return doc;
+}
+
+/*
+ * Saves the source's position. Called only at a batch boundary, after every
+ * record of the batch was handled, the sinks flushed and the DLQ committed,
+ * so the checkpoint never moves past a record that could still be lost.
+ */
+static int checkpoint_save(run_state *rs, agora_error *err)
+{
+    bool oom;
+    char *doc = checkpoint_document(rs, &oom);
+    int rc;
+
+    rs->since_save = 0;
+    if (doc == NULL)
+        return oom ? agora_error_set(err, AGORA_ENOMEM, "out of memory") : 0;
+    rc = agora_checkpoint_save(rs->store, rs->bp->delivery.pipeline_id, doc,
+                               err);
+    if (rc < 0) {
+        free(doc);
+        return rc;
+    }
+    free(rs->summary->last_checkpoint);
+    rs->summary->last_checkpoint = doc;
+    return 0;
+}
+
+/*
+ * Settles the stored checkpoint once the components stopped. A completed
+ * run deletes it, so the next run reads the input from its start. A
+ * canceled run saves final_doc, its position at the stop. A failed run
+ * leaves the last save alone. final_doc is heap text or NULL and is consumed. Returns 0
+ * or a negative code with err filled.
+ */
+static int checkpoint_finish(run_state *rs, int run_rc, char *final_doc,
+                             agora_error *err)
+{
+    const char *id = rs->bp->delivery.pipeline_id;
+    int rc = 0;
+
+    if (run_rc != 0) {
+        free(final_doc);
+        return 0;
+    }
+    if (rs->canceled) {
+        if (final_doc != NULL)
+            rc = agora_checkpoint_save(rs->store, id, final_doc, err);
+    } else {
+        rc = agora_checkpoint_reset(rs->store, id, err);
+        if (rc > 0)
+            rc = 0;
+    }
+    if (rc < 0) {
+        free(final_doc);
+        return rc;
+    }
+    if (final_doc != NULL) {
+        free(rs->summary->last_checkpoint);
+        rs->summary->last_checkpoint = final_doc;
+    }
+    return 0;
+}
+
 /* Streams the open source through the pipeline until it ends. */
 static int stream(run_state *rs, uint64_t max_records,
                   const _Atomic bool *cancel, agora_error *err)
@@ -674,6 +903,7 @@ static int stream(run_state *rs, uint64_t max_records,
                        rs->summary->run_id,
                        "run canceled after %llu records",
                        (unsigned long long)rs->summary->records_consumed);
+            rs->canceled = true;
             return 0;
         }
 
@@ -685,6 +915,11 @@ static int stream(run_state *rs, uint64_t max_records,
             if (left < want)
                 want = (size_t)left;
         }
+        /* A batch never crosses a save point, so at most `every` records
+         * reach the sinks between two saves. */
+        if (rs->store != NULL && rs->since_save < bp->checkpoint_every &&
+            bp->checkpoint_every - rs->since_save < want)
+            want = (size_t)(bp->checkpoint_every - rs->since_save);
         agora_arena_reset(rs->batch.arena);
         rs->batch.count = 0;
         rs->batch.cap = want;
@@ -717,6 +952,13 @@ static int stream(run_state *rs, uint64_t max_records,
         publish_live(rs);
         if (rc != 0)
             return rc;
+
+        rs->since_save += rs->batch.count + rs->batch.bad_count;
+        if (rs->store != NULL && rs->since_save >= bp->checkpoint_every) {
+            rc = checkpoint_save(rs, err);
+            if (rc != 0)
+                return rc;
+        }
     }
 }
 
@@ -766,6 +1008,8 @@ int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
     agora_error local_err;
     size_t mw_started = 0, sinks_opened = 0;
     bool source_opened = false;
+    char *final_doc = NULL;
+    bool oom = false;
     int rc = 0;
     double t0 = monotonic_seconds();
 
@@ -807,7 +1051,12 @@ int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
         snprintf(summary->middlewares[i].name, AGORA_NAME_MAX, "%s",
                  bp->middlewares[i]->name ? bp->middlewares[i]->name : "middleware");
 
-    /* Start order: middlewares, sinks, then the source. */
+    /* Start order: checkpoint, middlewares, sinks, then the source. */
+    if (bp->checkpoint_path != NULL) {
+        rc = checkpoint_start(&rs, err);
+        if (rc < 0)
+            goto cleanup;
+    }
     for (; mw_started < bp->middleware_count; mw_started++) {
         agora_middleware *mw = bp->middlewares[mw_started];
         if (mw->on_start == NULL)
@@ -820,6 +1069,8 @@ int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
     }
     for (; sinks_opened < bp->sink_count; sinks_opened++) {
         agora_sink *sink = bp->sinks[sinks_opened];
+        if (sink->set_resume != NULL)
+            sink->set_resume(sink->state, rs.resuming);
         if (sink->open == NULL)
             continue;
         rc = sink->open(sink->state, err);
@@ -838,9 +1089,24 @@ int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
     source_opened = true;
 
     rc = stream(&rs, max_records, cancel, err);
+    if (rc == 0 && rs.store != NULL) {
+        /* Taken while the source is still open; saved after the stop. */
+        final_doc = checkpoint_document(&rs, &oom);
+        if (oom)
+            rc = agora_error_set(err, AGORA_ENOMEM, "out of memory");
+    }
 
 cleanup:
     stop_components(&rs, mw_started, sinks_opened, source_opened);
+    if (rs.store != NULL) {
+        int ckpt_rc = checkpoint_finish(&rs, rc, final_doc, err);
+        if (ckpt_rc < 0)
+            rc = ckpt_rc;
+        final_doc = NULL;
+        agora_checkpoint_store_free(rs.store);
+        rs.store = NULL;
+    }
+    free(final_doc);
     free_run_state(&rs);
     summary->elapsed_seconds = monotonic_seconds() - t0;
     if (rs.errors_logged > 100)

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "agora/checkpoint.h"
 #include "agora/dlq.h"
 #include "agora/pipeline.h"
 
@@ -76,6 +77,25 @@ static void int_source_destroy(agora_source *self)
     free(self);
 }
 
+/* Position {"next": n}, the index of the next record to produce. */
+static int int_source_prepare_resume(void *state, const agora_value *checkpoint,
+                                     agora_error *err)
+{
+    const agora_value *next = agora_object_getz(checkpoint, "next");
+    if (next == NULL || next->type != AGORA_INT)
+        return agora_error_set(err, AGORA_EINVAL, "no next in checkpoint");
+    ((int_source *)state)->next = (int)next->u.integer;
+    return 0;
+}
+
+static agora_value *int_source_checkpoint(void *state, agora_arena *arena)
+{
+    agora_value *obj = agora_value_object(arena, 1);
+    agora_object_push(arena, obj, "next", 4,
+                      agora_value_int(arena, ((int_source *)state)->next));
+    return obj;
+}
+
 static agora_source *int_source_new(int count, char *events)
 {
     agora_source *src = calloc(1, sizeof(*src));
@@ -90,6 +110,14 @@ static agora_source *int_source_new(int count, char *events)
     src->next_batch = int_source_next;
     src->close = int_source_close;
     src->destroy = int_source_destroy;
+    return src;
+}
+
+static agora_source *resumable_source_new(int count, char *events)
+{
+    agora_source *src = int_source_new(count, events);
+    src->prepare_resume = int_source_prepare_resume;
+    src->checkpoint = int_source_checkpoint;
     return src;
 }
 
@@ -182,6 +210,11 @@ typedef struct test_sink {
     bool fail_batches;     /* every write_batch fails */
     bool fail_open;
     int flushes;
+    size_t max_batch;        /* largest n given to write_batch */
+    int resume_calls;        /* set_resume calls so far */
+    bool resuming;           /* value of the last set_resume call */
+    size_t cancel_after;     /* with cancel set: raise it at this count */
+    _Atomic bool *cancel;
     const char *label;
     char *events;
 } test_sink;
@@ -203,6 +236,8 @@ static int test_sink_write(void *state, agora_value *const *records, size_t n,
 {
     test_sink *s = state;
 
+    if (n > s->max_batch)
+        s->max_batch = n;
     if (s->fail_batches)
         return agora_error_set(err, AGORA_EIO, "device full");
     for (size_t i = 0; i < n; i++) {
@@ -213,7 +248,16 @@ static int test_sink_write(void *state, agora_value *const *records, size_t n,
         }
         s->ids[s->count++] = id;
     }
+    if (s->cancel != NULL && s->count >= s->cancel_after)
+        *s->cancel = true;
     return 0;
+}
+
+static void test_sink_set_resume(void *state, bool resuming)
+{
+    test_sink *s = state;
+    s->resume_calls++;
+    s->resuming = resuming;
 }
 
 static int test_sink_flush(void *state, agora_error *err)
@@ -246,6 +290,7 @@ static agora_sink *test_sink_wrap(test_sink *s)
     sink->flush = test_sink_flush;
     sink->close = test_sink_close;
     sink->destroy = test_sink_destroy;
+    sink->set_resume = test_sink_set_resume;
     return sink;
 }
 
@@ -254,6 +299,7 @@ static agora_sink *test_sink_wrap(test_sink *s)
 typedef struct fixture {
     char dir[64];
     char dlq_path[128];
+    char checkpoint_path[128];
     char events[2048];
     test_sink sink;
     test_sink second;
@@ -266,6 +312,8 @@ static int setup(void **state)
     if (mkdtemp(f->dir) == NULL)
         return -1;
     snprintf(f->dlq_path, sizeof(f->dlq_path), "%s/dlq.db", f->dir);
+    snprintf(f->checkpoint_path, sizeof(f->checkpoint_path),
+             "%s/state/checkpoint.db", f->dir);
     f->sink.label = "collect";
     f->sink.events = f->events;
     f->second.label = "second";
@@ -637,6 +685,166 @@ static void pipeline_keeps_given_run_id(void **state)
     agora_bound_pipeline_free(bp);
 }
 
+/* ---- Checkpoints --------------------------------------------------------- */
+
+/* Builds a pipeline of a resumable source of count records into f->sink. */
+static agora_bound_pipeline *build_checkpointed(fixture *f, int count,
+                                                int fail_at, size_t batch_size,
+                                                uint64_t every)
+{
+    agora_error err;
+    agora_source *src = resumable_source_new(count, f->events);
+    ((int_source *)src->state)->fail_at = fail_at;
+    agora_pipeline *p = agora_pipeline_new(src);
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, batch_size);
+    assert_int_equal(agora_bound_pipeline_set_checkpoint(bp, f->checkpoint_path,
+                                                         every, &err),
+                     0);
+    return bp;
+}
+
+static void pipeline_checkpoint_kept_after_failure(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    /* Batches of 10 and a save every 20 records: saves after records 20
+     * and 40. The source fails at record 45, inside the fifth batch, so the
+     * records 40..44 are written but never checkpointed. */
+    agora_bound_pipeline *bp = build_checkpointed(f, 100, 45, 10, 20);
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err),
+                     AGORA_EIO);
+    assert_int_equal(summary.records_written, 45);
+    assert_non_null(summary.last_checkpoint);
+    assert_non_null(strstr(summary.last_checkpoint, "\"value\":{\"next\":40}"));
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+
+    assert_string_equal(sqlite_query(f->checkpoint_path,
+                                     "SELECT key, json_extract(value, '$.value.next'), "
+                                     "json_extract(value, '$.source') FROM state_store"),
+                        "checkpoint:unit|40|ints");
+}
+
+static void pipeline_checkpoint_resume_continues(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_bound_pipeline *bp = build_checkpointed(f, 100, 45, 10, 20);
+    agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+    assert_true(f->sink.resume_calls == 1);
+    assert_false(f->sink.resuming);
+
+    /* The second run starts after record 39 and calls set_resume(true). */
+    f->sink.count = 0;
+    bp = build_checkpointed(f, 100, -1, 10, 20);
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(f->sink.resume_calls, 2);
+    assert_true(f->sink.resuming);
+    assert_int_equal(summary.records_consumed, 60);
+    assert_int_equal(f->sink.ids[0], 40);
+    assert_int_equal(f->sink.ids[59], 99);
+    assert_non_null(summary.last_checkpoint);
+    assert_non_null(strstr(summary.last_checkpoint, "\"value\":{\"next\":100}"));
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+
+    /* A completed run deletes the checkpoint. */
+    assert_string_equal(sqlite_query(f->checkpoint_path,
+                                     "SELECT count(*) FROM state_store"),
+                        "0");
+}
+
+static void pipeline_checkpoint_batches_stop_at_save(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    /* every = 7 with batches of 10: no batch may cross a save point. */
+    agora_bound_pipeline *bp = build_checkpointed(f, 30, -1, 10, 7);
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(f->sink.max_batch, 7);
+    assert_int_equal(summary.records_written, 30);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+static void pipeline_checkpoint_cancel_saves_position(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+    _Atomic bool cancel = false;
+
+    /* No periodic save (every 1000); the sink cancels after 30 records. */
+    f->sink.cancel = &cancel;
+    f->sink.cancel_after = 30;
+    agora_bound_pipeline *bp = build_checkpointed(f, 100, -1, 10, 1000);
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, &cancel, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_written, 30);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+
+    assert_string_equal(sqlite_query(f->checkpoint_path,
+                                     "SELECT json_extract(value, '$.value.next') "
+                                     "FROM state_store WHERE key = 'checkpoint:unit'"),
+                        "30");
+}
+
+static void pipeline_checkpoint_other_source_fails(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_checkpoint_store *store =
+        agora_checkpoint_store_open(f->checkpoint_path, true, &err);
+    assert_non_null(store);
+    assert_int_equal(agora_checkpoint_save(store, "unit",
+                                           "{\"pipeline_id\":\"unit\",\"run_id\":\"r\","
+                                           "\"source\":\"csv\",\"value\":{\"row_number\":5},"
+                                           "\"recorded_at\":\"x\"}",
+                                           &err),
+                     0);
+    agora_checkpoint_store_free(store);
+
+    agora_bound_pipeline *bp = build_checkpointed(f, 10, -1, 10, 5);
+    int rc = agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err);
+    assert_int_equal(rc, AGORA_ESTATE);
+    assert_non_null(strstr(err.message, "saved by a 'csv' source"));
+    assert_non_null(strstr(err.message, "agora checkpoint reset unit"));
+    /* Nothing started: the checkpoint is checked first. */
+    assert_string_equal(f->events, "");
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+static void pipeline_without_checkpoint_unchanged(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary;
+    agora_error err;
+
+    agora_pipeline *p = agora_pipeline_new(resumable_source_new(10, f->events));
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 4);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_null(summary.last_checkpoint);
+    assert_false(f->sink.resuming);
+    assert_int_equal(f->sink.max_batch, 4);
+    assert_int_equal(access(f->checkpoint_path, F_OK), -1);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +862,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(pipeline_source_error_fails_run, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_build_needs_a_sink, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_keeps_given_run_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_kept_after_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_resume_continues, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_batches_stop_at_save, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_cancel_saves_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_other_source_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_without_checkpoint_unchanged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
