@@ -410,7 +410,7 @@ static int dead_letter(run_state *rs, agora_dlq_entry *entry, agora_error *err)
         if (rs->errors_logged <= 100 || rs->errors_logged % 1000 == 0)
             AGORA_WARN("pipeline", "record_failed", d->pipeline_id,
                        rs->summary->run_id,
-                       "record failed at stage %s and the pipeline has no dlq "
+                       "record failed at stage %s and this run writes no dlq "
                        "(failures so far: %llu): %s",
                        entry->stage, (unsigned long long)rs->errors_logged,
                        entry->error_message);
@@ -574,8 +574,8 @@ static int run_sinks(run_state *rs, size_t survivors, agora_error *err)
             }
             if (bp->delivery.dlq == NULL) {
                 agora_error_set(err, AGORA_ESINK,
-                                "sink '%s' rejected a record and the pipeline "
-                                "has no dlq: %s",
+                                "sink '%s' rejected a record and this run "
+                                "writes no dlq: %s",
                                 sink->name, failure);
                 return AGORA_ESINK;
             }
