@@ -4,7 +4,10 @@ scheduler on its own.
 Each throughput scenario builds its input once (under bench/data/), runs
 agora and the peer BENCH_RUNS times each, checks that both outputs hold the
 same records, and reports medians. Peak RSS comes from the kernel's
-ru_maxrss of the finished child process.
+ru_maxrss of the finished command, read by bench/rss_exec.c. The throughput
+scenarios are jsonl_filter_map and jsonl_filter_map_500 (against jq),
+csv_to_jsonl (against mlr), json_validate_sqlite (against the sqlite3 shell's
+CSV import) and jsonl_passthrough (against cat).
 
 The scheduler_1000 scenario compiles bench/scheduler_1000.c against the
 static library of the build and runs it once; that program measures and
@@ -16,6 +19,7 @@ scheduled pipelines and its health server, and nginx serving a static file
 static file with wrk one after the other and prints one line per endpoint.
 """
 import argparse
+import filecmp
 import json
 import os
 import re
@@ -32,22 +36,47 @@ import urllib.error
 import urllib.request
 
 SOURCE_MOVIES = "examples/quickstart/data/movies.json"
+SOURCE_BIRDSTRIKES = "examples/quickstart/data/birdstrikes.csv"
+FLIGHTS_COLUMNS = ("delay", "distance", "time")
+# Input size of the 500 MB scenarios when BENCH_TARGET_MB is not set.
+LARGE_TARGET_MB = 500
+
+
+# Path of the compiled bench/rss_exec.c; set by main() before any scenario.
+RSS_EXEC = None
+
+
+def build_rss_exec(root):
+    """Compiles bench/rss_exec.c into bench/out/ when the binary is missing
+    or older than its source. Returns the binary's path."""
+    source = os.path.join(root, "bench", "rss_exec.c")
+    binary = os.path.join(root, "bench", "out", "rss_exec")
+    if (not os.path.exists(binary)
+            or os.path.getmtime(binary) < os.path.getmtime(source)):
+        os.makedirs(os.path.dirname(binary), exist_ok=True)
+        subprocess.run(["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
+                        source, "-o", binary], check=True)
+    return binary
 
 
 def run_measured(cmd, stdout_path=None):
-    """Runs cmd and returns (seconds, peak_rss_mb). Fails on a non-zero exit."""
+    """Runs cmd and returns (seconds, peak_rss_mb). Fails on a non-zero exit.
+    The command runs under rss_exec: ru_maxrss read here would never be less
+    than this Python process's own RSS at the fork."""
     out = open(stdout_path or os.devnull, "wb")
+    result = os.path.join(os.path.dirname(RSS_EXEC), "rss_exec.result")
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:
         os.dup2(out.fileno(), 1)
-        os.execvp(cmd[0], cmd)
-    _, status, usage = os.wait4(pid, 0)
+        os.execv(RSS_EXEC, [RSS_EXEC, result, *cmd])
+    _, status = os.waitpid(pid, 0)
     seconds = time.perf_counter() - start
     out.close()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"benchmark command failed ({status}): {' '.join(cmd)}")
-    return seconds, usage.ru_maxrss / 1024.0
+    with open(result, encoding="ascii") as f:
+        return seconds, int(f.read()) / 1024.0
 
 
 def make_movies_jsonl(root, target_mb):
@@ -55,18 +84,78 @@ def make_movies_jsonl(root, target_mb):
     path = os.path.join(root, "bench", "data", f"movies_{target_mb}mb.jsonl")
     if os.path.exists(path):
         return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(os.path.join(root, SOURCE_MOVIES), encoding="utf-8") as f:
         records = json.load(f)
     lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
                     for r in records)
-    block = lines.encode("utf-8")
+    repeat_block(path, lines.encode("utf-8"), b"", target_mb)
+    return path
+
+
+def repeat_block(path, block, header, target_mb):
+    """Writes header and then block repeated to about target_mb to path,
+    through a temporary file so an interrupted run leaves no partial input."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     repeats = max(1, (target_mb * 1024 * 1024) // len(block))
     with open(path + ".tmp", "wb") as f:
+        f.write(header)
         for _ in range(repeats):
             f.write(block)
     os.rename(path + ".tmp", path)
+
+
+def make_birdstrikes_csv(root, target_mb):
+    """Writes the birdstrikes header row once and its data rows repeated to
+    about target_mb."""
+    path = os.path.join(root, "bench", "data", f"birdstrikes_{target_mb}mb.csv")
+    if os.path.exists(path):
+        return path
+    with open(os.path.join(root, SOURCE_BIRDSTRIKES), "rb") as f:
+        data = f.read()
+    header, rows = data.split(b"\n", 1)
+    if not rows.endswith(b"\n"):
+        rows += b"\n"
+    repeat_block(path, rows, header + b"\n", target_mb)
     return path
+
+
+def shared_data_dir(root):
+    """Returns the shared data directory ($AGORA_SHARED_DIR/data, else
+    ../shared/data next to the repository), or None."""
+    candidates = []
+    if os.environ.get("AGORA_SHARED_DIR"):
+        candidates.append(os.path.join(os.environ["AGORA_SHARED_DIR"], "data"))
+    candidates.append(os.path.join(os.path.dirname(root), "shared", "data"))
+    for c in candidates:
+        if os.path.isdir(c):
+            return c
+    return None
+
+
+def make_flights(root):
+    """Copies flights-200k.json into bench/data/ and writes the same rows as
+    CSV for the sqlite3 peer. Returns (json_path, csv_path, records), or None
+    when the file is not available."""
+    json_path = os.path.join(root, "bench", "data", "flights-200k.json")
+    csv_path = os.path.join(root, "bench", "data", "flights-200k.csv")
+    if not os.path.exists(json_path):
+        shared = shared_data_dir(root)
+        if shared is None or not os.path.exists(os.path.join(shared, "flights-200k.json")):
+            return None
+        os.makedirs(os.path.dirname(json_path), exist_ok=True)
+        shutil.copyfile(os.path.join(shared, "flights-200k.json"), json_path + ".tmp")
+        os.rename(json_path + ".tmp", json_path)
+    with open(json_path, encoding="utf-8") as f:
+        records = json.load(f)
+    if not os.path.exists(csv_path):
+        # repr() of a Python float is the shortest text that reads back as
+        # the same double, so SQLite stores the same REAL values.
+        with open(csv_path + ".tmp", "w", encoding="utf-8") as f:
+            f.write(",".join(FLIGHTS_COLUMNS) + "\n")
+            for r in records:
+                f.write(",".join(repr(r[c]) for c in FLIGHTS_COLUMNS) + "\n")
+        os.rename(csv_path + ".tmp", csv_path)
+    return json_path, csv_path, len(records)
 
 
 def count_lines(path):
@@ -74,27 +163,83 @@ def count_lines(path):
         return sum(1 for _ in f)
 
 
-def same_records(path_a, path_b):
-    """True when both JSONL files hold the same records in the same order
-    (key order ignored, numbers compared by value)."""
+def strings_only(line):
+    """Parses one JSON line with every number kept as its literal text, so
+    0 and "0" compare equal but 1.50 and 1.5 do not."""
+    return json.loads(line, parse_int=str, parse_float=str, parse_constant=str)
+
+
+def same_records(path_a, path_b, loads=json.loads):
+    """Returns True when both JSONL files contain the same records in the same
+    order, with key order ignored. json.loads compares numbers by value, and
+    strings_only compares them by their text. Byte-identical files pass
+    without parsing."""
+    if filecmp.cmp(path_a, path_b, shallow=False):
+        return True
     with open(path_a, encoding="utf-8") as a, open(path_b, encoding="utf-8") as b:
-        for line_a, line_b in zip(a, b):
-            if json.loads(line_a) != json.loads(line_b):
+        for number, (line_a, line_b) in enumerate(zip(a, b), 1):
+            if loads(line_a) != loads(line_b):
+                print(f"record {number} differs:\n  {line_a.rstrip()}\n  {line_b.rstrip()}",
+                      file=sys.stderr)
                 return False
-        return a.readline() == "" and b.readline() == ""
+        rest_a, rest_b = a.readline(), b.readline()
+        if rest_a != "" or rest_b != "":
+            print(f"the record counts differ after record {number}", file=sys.stderr)
+            return False
+        return True
 
 
-def scenario_jsonl_filter_map(args):
-    data = make_movies_jsonl(args.root, args.target_mb)
-    records = count_lines(data)
-    size_mb = os.path.getsize(data) / (1024 * 1024)
+def measure(args, agora_cmd, peer_cmd, peer_out, before_each=None):
+    """Runs agora and the peer args.runs times each, alternating, and returns
+    the median seconds of both and the peak RSS of each. before_each, when
+    given, runs before every command (to remove an output database)."""
+    agora_runs, peer_runs, agora_rss, peer_rss = [], [], [], []
+    print("  agora: " + " ".join(shlex.quote(c) for c in agora_cmd), file=sys.stderr)
+    print("  peer:  " + " ".join(shlex.quote(c) for c in peer_cmd)
+          + (f" > {peer_out}" if peer_out else ""), file=sys.stderr)
+    for _ in range(args.runs):
+        if before_each:
+            before_each()
+        seconds, peak = run_measured(agora_cmd)
+        agora_runs.append(seconds)
+        agora_rss.append(peak)
+        if before_each:
+            before_each()
+        seconds, peak = run_measured(peer_cmd, stdout_path=peer_out)
+        peer_runs.append(seconds)
+        peer_rss.append(peak)
+    return {
+        "agora_s": statistics.median(agora_runs),
+        "peer_s": statistics.median(peer_runs),
+        "peak_rss_mb": max(agora_rss),
+        "peer_rss_mb": max(peer_rss),
+    }
+
+
+def out_dir(args):
     outdir = os.path.join(args.root, "bench", "out")
     os.makedirs(outdir, exist_ok=True)
-    agora_out = os.path.join(outdir, "jsonl_filter_map.agora.jsonl")
-    peer_out = os.path.join(outdir, "jsonl_filter_map.jq.jsonl")
-    config = os.path.join(outdir, "jsonl_filter_map.toml")
-    with open(config, "w", encoding="utf-8") as f:
-        f.write(f"""format = "agora/v1"
+    return outdir
+
+
+def write_config(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def large_target_mb(args):
+    return args.target_mb if args.target_mb_set else LARGE_TARGET_MB
+
+
+def filter_map(args, name, target_mb):
+    data = make_movies_jsonl(args.root, target_mb)
+    records = count_lines(data)
+    size_mb = os.path.getsize(data) / (1024 * 1024)
+    outdir = out_dir(args)
+    agora_out = os.path.join(outdir, f"{name}.agora.jsonl")
+    peer_out = os.path.join(outdir, f"{name}.jq.jsonl")
+    config = os.path.join(outdir, f"{name}.toml")
+    write_config(config, f"""format = "agora/v1"
 [pipelines.bench]
 source = {{ type = "jsonl", path = "{data}" }}
 [[pipelines.bench.middlewares]]
@@ -113,24 +258,136 @@ path = "{agora_out}"
                   ' | del(.["IMDB Rating"], .Title, .["US DVD Sales"], .Source)')
     agora_cmd = [args.agora, "run", "--config", config, "--log-level", "warn"]
     peer_cmd = ["jq", "-c", jq_program, data]
-
-    agora_runs, peer_runs, rss = [], [], []
-    for _ in range(args.runs):
-        seconds, peak = run_measured(agora_cmd)
-        agora_runs.append(seconds)
-        rss.append(peak)
-        seconds, _ = run_measured(peer_cmd, stdout_path=peer_out)
-        peer_runs.append(seconds)
+    r = measure(args, agora_cmd, peer_cmd, peer_out)
     if not same_records(agora_out, peer_out):
-        sys.exit("jsonl_filter_map: agora and jq outputs differ")
-    return {
-        "records": records,
-        "size_mb": size_mb,
-        "agora_s": statistics.median(agora_runs),
-        "peer_s": statistics.median(peer_runs),
-        "peak_rss_mb": max(rss),
-        "peer": "jq -c",
-    }
+        sys.exit(f"{name}: agora and jq outputs differ")
+    r.update(records=records, size_mb=size_mb, peer="jq -c")
+    return r
+
+
+def scenario_jsonl_filter_map(args):
+    return filter_map(args, "jsonl_filter_map", args.target_mb)
+
+
+def scenario_jsonl_filter_map_500(args):
+    """jsonl_filter_map on 500 MB (BENCH_TARGET_MB overrides the size)."""
+    return filter_map(args, "jsonl_filter_map_500", large_target_mb(args))
+
+
+def scenario_csv_to_jsonl(args):
+    """CSV rows to JSON Lines with no middleware, against Miller. agora's csv
+    source keeps every field a string (infer_types = false, the default);
+    mlr writes fields that look numeric as JSON numbers, with their original
+    text. The check parses both outputs with numbers kept as their literal
+    text, so 0 and "0" match while any change of a value's text does not."""
+    data = make_birdstrikes_csv(args.root, large_target_mb(args))
+    records = count_lines(data) - 1
+    size_mb = os.path.getsize(data) / (1024 * 1024)
+    outdir = out_dir(args)
+    agora_out = os.path.join(outdir, "csv_to_jsonl.agora.jsonl")
+    peer_out = os.path.join(outdir, "csv_to_jsonl.mlr.jsonl")
+    config = os.path.join(outdir, "csv_to_jsonl.toml")
+    write_config(config, f"""format = "agora/v1"
+[pipelines.bench]
+source = {{ type = "csv", path = "{data}" }}
+[[pipelines.bench.sinks]]
+type = "jsonl"
+path = "{agora_out}"
+""")
+    agora_cmd = [args.agora, "run", "--config", config, "--log-level", "warn"]
+    peer_cmd = ["mlr", "--icsv", "--ojsonl", "cat", data]
+    r = measure(args, agora_cmd, peer_cmd, peer_out)
+    if not same_records(agora_out, peer_out, loads=strings_only):
+        sys.exit("csv_to_jsonl: agora and mlr outputs differ")
+    r.update(records=records, size_mb=size_mb, peer="mlr --icsv --ojsonl cat")
+    return r
+
+
+FLIGHTS_CHECKSUM = ("SELECT count(*), sum(delay), sum(distance), sum(time), "
+                    "sum(delay * 7 + distance * 3) FROM flights")
+
+
+def sqlite_checksum(db):
+    result = subprocess.run(["sqlite3", db, FLIGHTS_CHECKSUM], check=True,
+                            capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def scenario_json_validate_sqlite(args):
+    """flights-200k.json through validate into SQLite, against the sqlite3
+    shell importing the same rows from CSV into a table of the same column
+    types (the ceiling: no JSON parsing, no validation)."""
+    flights = make_flights(args.root)
+    if flights is None:
+        return {"skip": "flights-200k.json not found in $AGORA_SHARED_DIR/data "
+                        "or ../shared/data"}
+    json_path, csv_path, records = flights
+    outdir = out_dir(args)
+    agora_db = os.path.join(outdir, "json_validate_sqlite.agora.db")
+    peer_db = os.path.join(outdir, "json_validate_sqlite.sqlite3.db")
+    config = os.path.join(outdir, "json_validate_sqlite.toml")
+    write_config(config, f"""format = "agora/v1"
+[pipelines.bench]
+source = {{ type = "json", path = "{json_path}" }}
+[[pipelines.bench.middlewares]]
+type = "validate"
+required = ["delay", "distance", "time"]
+types = {{ delay = "int", distance = "int", time = "number" }}
+[[pipelines.bench.sinks]]
+type = "sqlite"
+path = "{agora_db}"
+table = "flights"
+""")
+
+    def remove_dbs():
+        for db in (agora_db, peer_db):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                if os.path.exists(db + suffix):
+                    os.remove(db + suffix)
+
+    agora_cmd = [args.agora, "run", "--config", config, "--log-level", "warn"]
+    peer_cmd = ["sqlite3", peer_db,
+                "CREATE TABLE flights (delay INTEGER, distance INTEGER, time REAL)",
+                f".import --csv --skip 1 {csv_path} flights"]
+    r = measure(args, agora_cmd, peer_cmd, None, before_each=remove_dbs)
+    # The last command of the loop was the peer, so run agora once more to
+    # have both tables for the check.
+    run_measured(agora_cmd)
+    agora_sum, peer_sum = sqlite_checksum(agora_db), sqlite_checksum(peer_db)
+    print(f"  checksum (count, sum delay, sum distance, sum time, sum 7*delay+3*distance): "
+          f"agora {agora_sum}, sqlite3 {peer_sum}", file=sys.stderr)
+    if agora_sum != peer_sum or int(agora_sum.split("|")[0]) != records:
+        sys.exit(f"json_validate_sqlite: the tables differ (agora {agora_sum}, "
+                 f"sqlite3 {peer_sum}, expected {records} rows)")
+    r.update(records=records, size_mb=os.path.getsize(json_path) / (1024 * 1024),
+             peer_size_mb=os.path.getsize(csv_path) / (1024 * 1024),
+             peer="sqlite3 .import --csv")
+    return r
+
+
+def scenario_jsonl_passthrough(args):
+    """JSONL to JSONL with no middleware, against cat (the I/O ceiling)."""
+    data = make_movies_jsonl(args.root, large_target_mb(args))
+    records = count_lines(data)
+    size_mb = os.path.getsize(data) / (1024 * 1024)
+    outdir = out_dir(args)
+    agora_out = os.path.join(outdir, "jsonl_passthrough.agora.jsonl")
+    peer_out = os.path.join(outdir, "jsonl_passthrough.cat.jsonl")
+    config = os.path.join(outdir, "jsonl_passthrough.toml")
+    write_config(config, f"""format = "agora/v1"
+[pipelines.bench]
+source = {{ type = "jsonl", path = "{data}" }}
+[[pipelines.bench.sinks]]
+type = "jsonl"
+path = "{agora_out}"
+""")
+    agora_cmd = [args.agora, "run", "--config", config, "--log-level", "warn"]
+    peer_cmd = ["cat", data]
+    r = measure(args, agora_cmd, peer_cmd, peer_out)
+    if not same_records(agora_out, peer_out):
+        sys.exit("jsonl_passthrough: agora's output and the input differ")
+    r.update(records=records, size_mb=size_mb, peer="cat")
+    return r
 
 
 def scenario_scheduler_1000(args):
@@ -494,6 +751,10 @@ def scenario_health_wrk(args):
 
 SCENARIOS = {
     "jsonl_filter_map": scenario_jsonl_filter_map,
+    "jsonl_filter_map_500": scenario_jsonl_filter_map_500,
+    "csv_to_jsonl": scenario_csv_to_jsonl,
+    "json_validate_sqlite": scenario_json_validate_sqlite,
+    "jsonl_passthrough": scenario_jsonl_passthrough,
     "scheduler_1000": scenario_scheduler_1000,
     "health_wrk": scenario_health_wrk,
 }
@@ -505,8 +766,14 @@ def main():
     parser.add_argument("--root", required=True)
     parser.add_argument("scenarios", nargs="*")
     args = parser.parse_args()
+    # Config files name their inputs by absolute path: relative paths in a
+    # config start at the config file's directory.
+    args.root = os.path.abspath(args.root)
+    global RSS_EXEC
+    RSS_EXEC = build_rss_exec(args.root)
     args.runs = int(os.environ.get("BENCH_RUNS", "3"))
     args.target_mb = int(os.environ.get("BENCH_TARGET_MB", "100"))
+    args.target_mb_set = "BENCH_TARGET_MB" in os.environ
 
     names = args.scenarios or list(SCENARIOS)
     for name in names:
@@ -521,12 +788,24 @@ def main():
         if "lines" in r:
             lines.extend(r["lines"])
             continue
+        if "skip" in r:
+            print(f"{name}: skipped: {r['skip']}", file=sys.stderr)
+            lines.append(f"scenario={name} skipped")
+            continue
         agora_rps = r["records"] / r["agora_s"]
         peer_rps = r["records"] / r["peer_s"]
-        print(f"{name}: {r['records']} records, {r['size_mb']:.1f} MB, "
-              f"agora {r['agora_s']:.3f} s ({r['size_mb'] / r['agora_s']:.1f} MB/s), "
-              f"{r['peer']} {r['peer_s']:.3f} s, medians of {args.runs} runs",
-              file=sys.stderr)
+        peer_size_mb = r.get("peer_size_mb", r["size_mb"])
+        agora_mbps = r["size_mb"] / r["agora_s"]
+        peer_mbps = peer_size_mb / r["peer_s"]
+        print(f"{name}: {r['records']} records, input {r['size_mb']:.1f} MB"
+              + (f" (peer input {peer_size_mb:.1f} MB)" if "peer_size_mb" in r else "")
+              + f", medians of {args.runs} runs\n"
+              f"  agora: {r['agora_s']:.3f} s, {agora_rps:.0f} records/s, "
+              f"{agora_mbps:.1f} MB/s, peak RSS {r['peak_rss_mb']:.1f} MB\n"
+              f"  {r['peer']}: {r['peer_s']:.3f} s, {peer_rps:.0f} records/s, "
+              f"{peer_mbps:.1f} MB/s, peak RSS {r['peer_rss_mb']:.1f} MB\n"
+              f"  ratio agora/peer: records/s {agora_rps / peer_rps:.3f}, "
+              f"MB/s {agora_mbps / peer_mbps:.3f}", file=sys.stderr)
         lines.append(f"scenario={name} agora_rps={agora_rps:.0f} peer_rps={peer_rps:.0f} "
                      f"ratio={agora_rps / peer_rps:.2f} peak_rss_mb={r['peak_rss_mb']:.1f}")
     for line in lines:
