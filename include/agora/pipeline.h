@@ -169,6 +169,7 @@ typedef struct agora_run_summary {
     size_t middleware_count;
     agora_middleware_stats *middlewares; /* heap, freed by agora_run_summary_clear */
     char *last_checkpoint;               /* JSON text or NULL, heap */
+    bool canceled; /* the run ended early on its cancel flag (SIGINT, SIGTERM) */
 } agora_run_summary;
 
 void agora_run_summary_clear(agora_run_summary *summary);

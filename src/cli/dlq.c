@@ -481,7 +481,8 @@ static void print_list_help(void)
 }
 
 static int list_target(const dlq_target *target, const dlq_args *args,
-                       uint64_t *printed, size_t width, agora_arena *arena)
+                       uint64_t *printed, size_t width, agora_arena *arena,
+                       bool *header_done)
 {
     agora_dlq_row rows[LIST_PAGE_ROWS];
     agora_dlq_filter filter = {.pipeline_id = target->pipeline_id,
@@ -498,6 +499,13 @@ static int list_target(const dlq_target *target, const dlq_args *args,
             cli_error("%s", err.message);
             status = EXIT_RUN_FAILED;
             break;
+        }
+        /* The header waits for the first successful read, so a file that
+         * is not a DLQ leaves standard output empty. */
+        if (!args->json && !*header_done) {
+            printf(LIST_HEADER_FORMAT, "ID", "PIPELINE", "STAGE", "ERROR_TYPE",
+                   "ATTEMPT", "CREATED_AT", "ERROR");
+            *header_done = true;
         }
         if (n == 0)
             break;
@@ -542,13 +550,12 @@ static int dlq_list(int argc, char **argv)
     size_t width = output_width();
     agora_arena *arena = agora_arena_new(0);
     status = EXIT_OK;
-    if (!args.json)
-        printf(LIST_HEADER_FORMAT, "ID", "PIPELINE", "STAGE", "ERROR_TYPE",
-               "ATTEMPT", "CREATED_AT", "ERROR");
+    bool header_done = false;
     for (size_t i = 0; i < targets.count && status == EXIT_OK; i++) {
         if (args.limit > 0 && printed >= args.limit)
             break;
-        status = list_target(&targets.items[i], &args, &printed, width, arena);
+        status = list_target(&targets.items[i], &args, &printed, width, arena,
+                             &header_done);
     }
     agora_arena_free(arena);
     targets_free(&targets);
@@ -716,8 +723,17 @@ static void print_count_help(void)
 
 typedef struct count_state {
     bool json;
+    bool header_done; /* the table header is printed before the first row */
     long long total;
 } count_state;
+
+static void print_count_header(count_state *cs)
+{
+    if (cs->json || cs->header_done)
+        return;
+    printf("%-24s %-12s %10s\n", "PIPELINE", "STAGE", "ROWS");
+    cs->header_done = true;
+}
 
 static void print_count_group(void *ctx, const char *pipeline_id,
                               const char *stage, long long count)
@@ -738,6 +754,7 @@ static void print_count_group(void *ctx, const char *pipeline_id,
         agora_buf_free(&buf);
         return;
     }
+    print_count_header(cs);
     printf("%-24s %-12s %10lld\n", pipeline_id, stage, count);
 }
 
@@ -761,8 +778,6 @@ static int dlq_count(int argc, char **argv)
 
     count_state cs = {.json = args.json};
     status = EXIT_OK;
-    if (!args.json)
-        printf("%-24s %-12s %10s\n", "PIPELINE", "STAGE", "ROWS");
     for (size_t i = 0; i < targets.count && status == EXIT_OK; i++) {
         agora_dlq *dlq = open_target(&targets.items[i], &status);
         if (dlq == NULL)
@@ -777,8 +792,11 @@ static int dlq_count(int argc, char **argv)
         }
         agora_dlq_free(dlq);
     }
-    if (status == EXIT_OK && !args.json)
+    /* Nothing goes to standard output when a DLQ could not be read. */
+    if (status == EXIT_OK && !args.json) {
+        print_count_header(&cs);
         printf("%-24s %-12s %10lld\n", "total", "", cs.total);
+    }
     targets_free(&targets);
     return status;
 }

@@ -46,7 +46,20 @@ static void print_help(void)
            "the pipeline writes records to standard output. While the run lasts, a\n"
            "line on standard error shows the records so far, rewritten in place a\n"
            "few times per second; it appears only when standard error is a\n"
-           "terminal and is erased before the summary.\n");
+           "terminal and is erased before the summary.\n"
+           "\n"
+           "SIGINT or SIGTERM ends the run at the next batch boundary (a second\n"
+           "signal ends the process at once); the summary then says the run was\n"
+           "canceled. Exit status: 0 when the run completed, 1 when it failed or\n"
+           "was canceled, 2 for a usage or configuration error.\n");
+}
+
+/* Status word of a run: "success", "canceled" or "failure". */
+static const char *run_status(const agora_run_summary *s, int rc)
+{
+    if (rc != 0)
+        return "failure";
+    return s->canceled ? "canceled" : "success";
 }
 
 static void print_summary(FILE *out, const agora_run_summary *s, int rc,
@@ -62,7 +75,7 @@ static void print_summary(FILE *out, const agora_run_summary *s, int rc,
                          "\"elapsed_seconds\":%.6f,\"records_consumed\":%llu,"
                          "\"records_written\":%llu,\"records_dropped\":%llu,"
                          "\"records_errored\":%llu,\"middlewares\":{",
-                         s->run_id, rc == 0 ? "success" : "failure",
+                         s->run_id, run_status(s, rc),
                          s->elapsed_seconds,
                          (unsigned long long)s->records_consumed,
                          (unsigned long long)s->records_written,
@@ -81,7 +94,11 @@ static void print_summary(FILE *out, const agora_run_summary *s, int rc,
                              (unsigned long long)m->dropped,
                              (unsigned long long)m->errored, m->total_time_ms);
         }
-        agora_buf_appendz(&buf, "},\"error\":");
+        /* last_checkpoint is JSON text written by the run itself. */
+        agora_buf_appendz(&buf, "},\"last_checkpoint\":");
+        agora_buf_appendz(&buf, s->last_checkpoint != NULL ? s->last_checkpoint
+                                                           : "null");
+        agora_buf_appendz(&buf, ",\"error\":");
         if (rc == 0)
             agora_buf_appendz(&buf, "null");
         else
@@ -96,7 +113,8 @@ static void print_summary(FILE *out, const agora_run_summary *s, int rc,
                      ? (double)s->records_consumed / s->elapsed_seconds
                      : 0;
     fprintf(out, "pipeline %s run %s %s in %.3f s (%.0f records/s)\n",
-            s->pipeline_id, s->run_id, rc == 0 ? "completed" : "failed",
+            s->pipeline_id, s->run_id,
+            rc != 0 ? "failed" : s->canceled ? "was canceled" : "completed",
             s->elapsed_seconds, rps);
     fprintf(out, "  records: consumed %llu, written %llu, dropped %llu, errored %llu\n",
             (unsigned long long)s->records_consumed,
@@ -112,6 +130,8 @@ static void print_summary(FILE *out, const agora_run_summary *s, int rc,
                 (unsigned long long)m->dropped, (unsigned long long)m->errored,
                 m->total_time_ms);
     }
+    if (s->last_checkpoint != NULL)
+        fprintf(out, "  last checkpoint: %s\n", s->last_checkpoint);
     if (rc != 0)
         fprintf(out, "  error: %s\n", err->message);
 }
@@ -236,9 +256,12 @@ int cli_run(int argc, char **argv)
     agora_log_flush();
     print_summary(out, &summary, rc, &err, json);
     fflush(out);
+    bool summary_canceled = summary.canceled;
 
     agora_run_summary_clear(&summary);
     agora_bound_pipeline_free(bp);
     agora_config_free(cfg);
-    return rc == 0 ? EXIT_OK : EXIT_RUN_FAILED;
+    /* A canceled run stopped before the end of its input: report it as not
+     * completed, so scripts do not take a partial run for a finished one. */
+    return rc == 0 && !summary_canceled ? EXIT_OK : EXIT_RUN_FAILED;
 }

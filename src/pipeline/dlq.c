@@ -455,14 +455,18 @@ static int dlq_check_before(agora_dlq *dlq, const agora_dlq_filter *f,
 
     if (f == NULL || f->before == NULL)
         return 0;
-    if (sqlite3_prepare_v2(dlq->db, "SELECT julianday(?1) IS NOT NULL", -1,
-                           &stmt, NULL) != SQLITE_OK)
+    /* julianday() accepts 2026-02-30 (as March 2), so the date part must
+     * also come back unchanged through a Julian day number. */
+    if (sqlite3_prepare_v2(dlq->db,
+                           "SELECT julianday(?1) IS NOT NULL AND "
+                           "date(julianday(substr(?1, 1, 10))) IS substr(?1, 1, 10)",
+                           -1, &stmt, NULL) != SQLITE_OK)
         return dlq_db_error(dlq, err, "checking the date");
     sqlite3_bind_text(stmt, 1, f->before, -1, SQLITE_STATIC);
     if (sqlite3_step(stmt) != SQLITE_ROW)
         rc = dlq_db_error(dlq, err, "checking the date");
     else if (sqlite3_column_int(stmt, 0) == 0)
-        rc = agora_error_set(err, AGORA_EINVAL, "invalid date '%s'; use "
+        rc = agora_error_set(err, AGORA_EINVAL, "invalid --before date '%s'; use "
                              "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC unless "
                              "it ends with an offset such as +02:00)",
                              f->before);

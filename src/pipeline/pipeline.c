@@ -707,8 +707,8 @@ static int checkpoint_unusable(run_state *rs, agora_error *err, int code,
 
     return agora_error_set(err, code,
                            "checkpoint store %s: the checkpoint of pipeline "
-                           "'%s' %s; run 'agora checkpoint reset %s' to start "
-                           "from the beginning of the input",
+                           "'%s' %s; run 'agora checkpoint reset %s --config "
+                           "FILE' to start from the beginning of the input",
                            rs->bp->checkpoint_path, id, reason, id);
 }
 
@@ -904,6 +904,7 @@ static int stream(run_state *rs, uint64_t max_records,
                        "run canceled after %llu records",
                        (unsigned long long)rs->summary->records_consumed);
             rs->canceled = true;
+            rs->summary->canceled = true;
             return 0;
         }
 

@@ -54,4 +54,26 @@ status=0; "$AGORA_BIN" run --config p.toml --max-records 1 --json >/dev/null 2>s
 check_eq "run with one pipeline needs no name" 0 "$status"
 check_eq "--max-records limits the run" 1 "$(grep '^{' summary.json | jq .records_consumed)"
 
+# A run canceled by SIGINT: the input is a FIFO whose writer sends 3 records
+# and then keeps it open for 2 s, so the run is still going when the signal
+# arrives, and it ends at the next batch boundary once the writer closes.
+mkfifo slow.jsonl
+cat >slow.toml <<'TOML'
+format = "agora/v1"
+[pipelines.slow]
+source = { type = "jsonl", path = "slow.jsonl" }
+sinks = [{ type = "jsonl", path = "out/slow.jsonl" }]
+TOML
+(printf '{"n":1}\n{"n":2}\n{"n":3}\n'; sleep 2) >slow.jsonl &
+writer=$!
+"$AGORA_BIN" run --config slow.toml --json >canceled.json 2>canceled.log &
+run_pid=$!
+sleep 0.5
+kill -INT "$run_pid"
+wait_exit "$run_pid" 15
+wait "$writer" || true
+check_eq "canceled run exits 1" 1 "$EXIT_STATUS"
+check_eq "canceled run says so in the summary" canceled "$(jq -r .status canceled.json)"
+check_contains "canceled run is logged" "event=run_canceled" "$(cat canceled.log)"
+
 finish

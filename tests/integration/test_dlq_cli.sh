@@ -215,4 +215,17 @@ check_contains "purge through a config" "deleted 2 DLQ rows" "$out"
 check_eq "the DLQ of mixed is empty" 0 "$(sqlite3 state/dlq.db 'SELECT count(*) FROM dlq_records')"
 check_eq "py.db is intact" ok "$(sqlite3 py.db 'PRAGMA integrity_check')"
 
+# Errors leave standard output empty, and impossible dates are rejected.
+status=0; out=$("$AGORA_BIN" dlq list --dlq "$WORKDIR/does-not-exist.db" 2>/dev/null) || status=$?
+check_eq "list of a missing DLQ file exits 2" 2 "$status"
+check_eq "list of a missing DLQ file prints nothing on stdout" "" "$out"
+status=0; out=$("$AGORA_BIN" dlq count --dlq "$AGORA_SOURCE_DIR/README.md" 2>/dev/null) || status=$?
+check_eq "count of a file that is not a DLQ fails" 1 "$((status != 0))"
+check_eq "count of a file that is not a DLQ prints nothing on stdout" "" "$out"
+sqlite3 "$WORKDIR/dates.db" <"$AGORA_SOURCE_DIR/tests/fixtures/dlq/python_runtime.sql"
+status=0; msg=$("$AGORA_BIN" dlq purge --dlq "$WORKDIR/dates.db" --before 2026-02-30 --yes 2>&1) || status=$?
+check_eq "purge --before 2026-02-30 exits 2" 2 "$status"
+check_contains "purge --before names the invalid date" "invalid --before date '2026-02-30'" "$msg"
+check_eq "the rejected purge deleted nothing" 6 "$(sqlite3 "$WORKDIR/dates.db" 'SELECT count(*) FROM dlq_records')"
+
 finish
