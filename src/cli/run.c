@@ -62,6 +62,16 @@ static const char *run_status(const agora_run_summary *s, int rc)
     return s->canceled ? "canceled" : "success";
 }
 
+/* Verb phrase for the text summary: "completed", "was canceled" or "failed". */
+static const char *run_outcome(const agora_run_summary *s, int rc)
+{
+    if (rc != 0)
+        return "failed";
+    if (s->canceled)
+        return "was canceled";
+    return "completed";
+}
+
 static void print_summary(FILE *out, const agora_run_summary *s, int rc,
                           const agora_error *err, bool json)
 {
@@ -114,7 +124,7 @@ static void print_summary(FILE *out, const agora_run_summary *s, int rc,
                      : 0;
     fprintf(out, "pipeline %s run %s %s in %.3f s (%.0f records/s)\n",
             s->pipeline_id, s->run_id,
-            rc != 0 ? "failed" : s->canceled ? "was canceled" : "completed",
+            run_outcome(s, rc),
             s->elapsed_seconds, rps);
     fprintf(out, "  records: consumed %llu, written %llu, dropped %llu, errored %llu\n",
             (unsigned long long)s->records_consumed,
