@@ -398,3 +398,69 @@ const char *sink_record_error(agora_arena *arena, const char *fmt, ...)
     copy = arena != NULL ? agora_arena_strndup(arena, message, (size_t)n) : NULL;
     return copy != NULL ? copy : "sink rejected the record (message lost: out of memory)";
 }
+
+/*
+ * Cuts a last line that has no '\n' from the file at path: the part of a
+ * batch that a killed process wrote before it died. That batch was never
+ * checkpointed, so the resumed run writes all of its records again. A
+ * missing file or one that is not a regular file is left alone. sink_type
+ * ("jsonl", "csv") and unit ("line", "row") word the messages, and event
+ * names the warning logged after a cut.
+ */
+int sink_trim_partial_line(const char *path, const char *sink_type,
+                           const char *unit, const char *event,
+                           agora_error *err)
+{
+    char tail[4096];
+    struct stat st;
+    off_t end, keep = 0;
+    int rc = 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return errno == ENOENT ? 0
+                               : agora_error_set(err, AGORA_EIO,
+                                                 "%s sink: cannot open %s: %s",
+                                                 sink_type, path,
+                                                 strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        goto cleanup;
+
+    /* Scan back from the end for the last '\n'; keep = 0 when none. */
+    end = st.st_size;
+    while (end > 0 && keep == 0) {
+        size_t chunk = end < (off_t)sizeof(tail) ? (size_t)end : sizeof(tail);
+        ssize_t got = pread(fd, tail, chunk, end - (off_t)chunk);
+        if (got != (ssize_t)chunk) {
+            rc = agora_error_set(err, AGORA_EIO,
+                                 "%s sink: cannot read the end of %s: %s",
+                                 sink_type, path,
+                                 got < 0 ? strerror(errno) : "short read");
+            goto cleanup;
+        }
+        for (size_t i = chunk; i > 0; i--) {
+            if (tail[i - 1] == '\n') {
+                keep = end - (off_t)chunk + (off_t)i;
+                break;
+            }
+        }
+        end -= (off_t)chunk;
+    }
+    if (keep == st.st_size)
+        goto cleanup;
+    if (ftruncate(fd, keep) != 0) {
+        rc = agora_error_set(err, AGORA_EIO,
+                             "%s sink: cannot cut the incomplete last %s of "
+                             "%s: %s",
+                             sink_type, unit, path, strerror(errno));
+        goto cleanup;
+    }
+    AGORA_WARN("sink", event, NULL, NULL,
+               "%s sink: removed %lld bytes of an incomplete last %s from %s "
+               "before resuming",
+               sink_type, (long long)(st.st_size - keep), unit, path);
+
+cleanup:
+    close(fd);
+    return rc;
+}

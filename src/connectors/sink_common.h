@@ -138,4 +138,12 @@ const char *sink_record_error(agora_arena *arena, const char *fmt, ...)
 #endif
     ;
 
+/*
+ * Cuts an incomplete last line (no '\n') left by a killed process from the
+ * file at path before a resumed run appends to it. Returns 0 or AGORA_EIO.
+ */
+int sink_trim_partial_line(const char *path, const char *sink_type,
+                           const char *unit, const char *event,
+                           agora_error *err);
+
 #endif

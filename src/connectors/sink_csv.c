@@ -318,69 +318,6 @@ static int csv_adopt_existing_header(csv_sink *s, agora_error *err)
     return 0;
 }
 
-/*
- * Cuts a last row that has no '\n' from the file at path: the part of a
- * batch that a killed process wrote before it died. That batch was never
- * checkpointed, so the resumed run writes all of its records again. A
- * missing file or one that is not a regular file is left alone.
- *
- * NOTE: a cut inside a quoted field that contains a line break keeps the rows
- * before that line break, so such a file can end with half a row.
- */
-static int csv_trim_partial_row(const char *path, agora_error *err)
-{
-    char tail[4096];
-    struct stat st;
-    off_t end, keep = 0;
-    int rc = 0;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-
-    if (fd < 0)
-        return errno == ENOENT ? 0
-                               : agora_error_set(err, AGORA_EIO,
-                                                 "csv sink: cannot open %s: %s",
-                                                 path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
-        goto cleanup;
-
-    /* Scan back from the end for the last '\n'; keep = 0 when none. */
-    end = st.st_size;
-    while (end > 0 && keep == 0) {
-        size_t chunk = end < (off_t)sizeof(tail) ? (size_t)end : sizeof(tail);
-        ssize_t got = pread(fd, tail, chunk, end - (off_t)chunk);
-        if (got != (ssize_t)chunk) {
-            rc = agora_error_set(err, AGORA_EIO,
-                                 "csv sink: cannot read the end of %s: %s",
-                                 path, got < 0 ? strerror(errno)
-                                               : "short read");
-            goto cleanup;
-        }
-        for (size_t i = chunk; i > 0; i--) {
-            if (tail[i - 1] == '\n') {
-                keep = end - (off_t)chunk + (off_t)i;
-                break;
-            }
-        }
-        end -= (off_t)chunk;
-    }
-    if (keep == st.st_size)
-        goto cleanup;
-    if (ftruncate(fd, keep) != 0) {
-        rc = agora_error_set(err, AGORA_EIO,
-                             "csv sink: cannot cut the incomplete last row "
-                             "of %s: %s",
-                             path, strerror(errno));
-        goto cleanup;
-    }
-    AGORA_WARN("sink", "partial_row_removed", NULL, NULL,
-               "csv sink: removed %lld bytes of an incomplete last row from "
-               "%s before resuming",
-               (long long)(st.st_size - keep), path);
-
-cleanup:
-    close(fd);
-    return rc;
-}
 
 static void csv_set_resume(void *state, bool resuming)
 {
@@ -398,7 +335,11 @@ static int csv_open(void *state, agora_error *err)
     sink_columns_clear(&s->columns);
     s->columns_ready = false;
     if (s->resuming) {
-        rc = csv_trim_partial_row(s->file.path, err);
+        /* NOTE: a cut inside a quoted field that contains a line break keeps
+         * the rows before that line break, so such a file can end with half
+         * a row. */
+        rc = sink_trim_partial_line(s->file.path, "csv", "row",
+                                    "partial_row_removed", err);
         if (rc < 0)
             return rc;
     }

@@ -32,74 +32,13 @@ typedef struct jsonl_sink {
 
 static const char *const jsonl_modes[] = {"overwrite", "append", NULL};
 
-/*
- * Cuts a last line that has no '\n' from the file at path: the part of a
- * batch that a killed process wrote before it died. That batch was never
- * checkpointed, so the resumed run writes all of its records again. A
- * missing file or one that is not a regular file is left alone.
- */
-static int jsonl_trim_partial_line(const char *path, agora_error *err)
-{
-    char tail[4096];
-    struct stat st;
-    off_t end, keep = 0;
-    int rc = 0;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-
-    if (fd < 0)
-        return errno == ENOENT ? 0
-                               : agora_error_set(err, AGORA_EIO,
-                                                 "jsonl sink: cannot open %s: "
-                                                 "%s",
-                                                 path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
-        goto cleanup;
-
-    /* Scan back from the end for the last '\n'; keep = 0 when none. */
-    end = st.st_size;
-    while (end > 0 && keep == 0) {
-        size_t chunk = end < (off_t)sizeof(tail) ? (size_t)end : sizeof(tail);
-        ssize_t got = pread(fd, tail, chunk, end - (off_t)chunk);
-        if (got != (ssize_t)chunk) {
-            rc = agora_error_set(err, AGORA_EIO,
-                                 "jsonl sink: cannot read the end of %s: %s",
-                                 path, got < 0 ? strerror(errno)
-                                               : "short read");
-            goto cleanup;
-        }
-        for (size_t i = chunk; i > 0; i--) {
-            if (tail[i - 1] == '\n') {
-                keep = end - (off_t)chunk + (off_t)i;
-                break;
-            }
-        }
-        end -= (off_t)chunk;
-    }
-    if (keep == st.st_size)
-        goto cleanup;
-    if (ftruncate(fd, keep) != 0) {
-        rc = agora_error_set(err, AGORA_EIO,
-                             "jsonl sink: cannot cut the incomplete last line "
-                             "of %s: %s",
-                             path, strerror(errno));
-        goto cleanup;
-    }
-    AGORA_WARN("sink", "partial_line_removed", NULL, NULL,
-               "jsonl sink: removed %lld bytes of an incomplete last line "
-               "from %s before resuming",
-               (long long)(st.st_size - keep), path);
-
-cleanup:
-    close(fd);
-    return rc;
-}
-
 static int jsonl_open(void *state, agora_error *err)
 {
     jsonl_sink *s = state;
 
     if (s->resuming) {
-        int rc = jsonl_trim_partial_line(s->file.path, err);
+        int rc = sink_trim_partial_line(s->file.path, "jsonl", "line",
+                                        "partial_line_removed", err);
         if (rc < 0)
             return rc;
     }
