@@ -1081,6 +1081,15 @@ expr *expr_compile(const char *text, agora_error *err)
                 word_hint(&p, hint, sizeof(hint)));
         goto fail;
     }
+    /* A lone literal other than true or false is never true, so such a
+     * filter would drop every record without a word. */
+    if (e->root->kind == N_VALUE && e->root->value.type != AGORA_BOOL) {
+        fail_at(&p, 0, AGORA_ECONFIG,
+                "the expression is a constant that is never true, so the "
+                "filter would drop every record. A field name with spaces is "
+                "written in backticks (`IMDB Rating`), not in quotes");
+        goto fail;
+    }
     return e;
 
 nomem:

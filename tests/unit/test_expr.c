@@ -252,6 +252,10 @@ static void expr_parse_errors(void **state)
 {
     static const error_case cases[] = {
         {"Year >= ", 9, "expected a value after '>='"},
+        /* a lone literal other than true/false: column 1, whole expression */
+        {"'IMDB Rating'", 1, "the expression is a constant that is never true"},
+        {"42", 1, "the expression is a constant that is never true"},
+        {"null", 1, "the expression is a constant that is never true"},
         {"`IMDB Rating` >= 7 and and", 24, "expected a value after 'and'"},
         {"(a == 1", 8, "expected ')' to close the '(' at column 1"},
         {"a == 'abc", 6, "string starting here is not closed with a single quote"},
