@@ -63,7 +63,7 @@ void agora_log_flush_expired(void);
 
 /*
  * Writes the count line of every repeated warn or error now, ended window or
- * not, and forgets every key, so the next occurrence of any message is
+ * not, and clears every key, so the next occurrence of any message is
  * written in full. Call it before the process exits.
  */
 void agora_log_flush(void);

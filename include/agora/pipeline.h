@@ -175,9 +175,9 @@ typedef struct agora_run_summary {
 void agora_run_summary_clear(agora_run_summary *summary);
 
 /*
- * Live counters of a run in progress, updated by the run loop after every
- * batch with relaxed atomic stores; readers on other threads may see them a
- * batch late. Optional: pass NULL to agora_bound_pipeline_run for none.
+ * Live counters of a run in progress. The run loop updates them after every
+ * batch with relaxed atomic stores, so readers on other threads may see them
+ * a batch late. Pass NULL to agora_bound_pipeline_run when none are needed.
  */
 typedef struct agora_live_counters {
     _Atomic uint64_t consumed;

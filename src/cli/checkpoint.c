@@ -69,7 +69,7 @@ static int run_action(const char *action, const char *path,
     int rc;
 
     agora_error_clear(&err);
-    /* A missing store holds no checkpoint: do not create one to find out. */
+    /* A missing store contains no checkpoint, so do not create one to find out. */
     store = agora_checkpoint_store_open(path, false, &err);
     if (store == NULL) {
         if (err.code != AGORA_ENOTFOUND) {

@@ -840,7 +840,7 @@ static bool looks_like_date(const char *text)
     return true;
 }
 
-/* Asks on the terminal; true when the answer starts with y or Y. */
+/* Prompts on the terminal and returns true when the reply starts with y or Y. */
 static bool confirm(long long rows, const dlq_args *args)
 {
     char answer[16];

@@ -226,7 +226,7 @@ static void copy_text(char *dst, size_t size, const char *src)
     dst[len] = '\0';
 }
 
-/* True when slot holds the key (level, component, event, pipeline_id), as
+/* True when slot contains the key (level, component, event, pipeline_id), as
  * far as the slot's truncated copies can tell. */
 static bool slot_matches(const repeat_slot *slot, agora_log_level level,
                          const char *component, const char *event,

@@ -15,7 +15,7 @@ void core_log_set_clock(const core_clock *clock);
 void core_log_set_repeat_window(double seconds);
 
 /* Takes and releases the lock held while a log line is written. A caller that
- * writes to the log's terminal itself holds it so no line cuts in. */
+ * writes to the log's terminal itself takes it so no log line cuts in. */
 void core_log_lock(void);
 void core_log_unlock(void);
 

@@ -524,7 +524,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
     (void)version;
     (void)upload_data;
     if (*req_cls == NULL) {
-        /* Any non-NULL marker: it only tells the calls apart. */
+        /* Any non-NULL marker works because it only distinguishes the two calls. */
         *req_cls = server;
         mark_busy(server, conn);
         rc = answer_early(server, conn, url, method, &answered);

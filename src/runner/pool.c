@@ -57,7 +57,7 @@
  * (8 MiB on Debian), which costs no memory until touched but reserves 8 GiB
  * of address space for a thousand pipelines. The run path keeps large
  * objects on the heap, and its deepest use measured was 20 KiB (the
- * scheduler_1000 section of BENCHMARKS.md says how).
+ * scheduler_1000 section of BENCHMARKS.md describes the measurement).
  */
 #define DEFAULT_THREAD_STACK_BYTES (256u * 1024u)
 

@@ -14,7 +14,7 @@ ranges, steps, month and weekday names in random case, 7 for Sunday, both
 day fields restricted, month ends, leap days (start times around February
 28/29 of 2024, 2028 and 2100) and December 31.
 
-Every croniter answer is checked against a day-by-day scan that uses
+Every croniter result is checked against a day-by-day scan that uses
 croniter's own field expansion (croniter.expand), so it shares croniter's
 reading of the syntax but not its search. croniter 1.3.5 has two known
 search faults, and the class column of expected.txt marks the cases they

@@ -661,7 +661,7 @@ static bool peer_closed(int fd)
     return poll(&pfd, 1, 0) == 1 && recv(fd, &byte, 1, 0) == 0;
 }
 
-/* Two requests written one after the other on one socket get two answers on
+/* Two requests written one after the other on one socket get two responses on
  * that socket. */
 static void health_keepalive_two_requests(void **state)
 {
