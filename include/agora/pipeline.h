@@ -45,10 +45,26 @@ typedef struct agora_batch {
     agora_bad_record *bad;
     size_t bad_count;
     size_t bad_cap;
+    /*
+     * The JSON text each record was parsed from, for sinks that can write it
+     * back unchanged: texts[i] belongs to records[i], {NULL, 0} when the
+     * source gave none. NULL when the pipeline does not collect texts.
+     */
+    agora_string *texts;
 } agora_batch;
 
 /* Appends a record. Returns 0, or AGORA_ELIMIT when the batch is full. */
 int agora_batch_push(agora_batch *batch, agora_value *record);
+
+/*
+ * Appends a record together with the JSON text it was parsed from. The text
+ * is not copied: it must stay unchanged until the next next_batch call (the
+ * batch arena or the source's own read buffer). Leading and trailing
+ * whitespace may be included. Returns 0, or AGORA_ELIMIT when the batch is
+ * full.
+ */
+int agora_batch_push_text(agora_batch *batch, agora_value *record,
+                          const char *text, size_t len);
 
 /*
  * Appends a bad record; raw and error are copied into the batch arena.
@@ -139,6 +155,17 @@ typedef struct agora_sink {
      * mode replace keeps its rows.
      */
     void (*set_resume)(void *state, bool resuming);
+    /*
+     * Optional: used instead of write_batch when set. texts[i] is the JSON
+     * text records[i] was read from, when a source gave one and no
+     * middleware replaced the record, else {NULL, 0}. A sink that writes
+     * JSON may copy the text instead of serializing the value: both denote
+     * the same record, and the text keeps the input's exact bytes.
+     */
+    int (*write_batch_texts)(void *state, agora_value *const *records,
+                             const agora_string *texts, size_t n,
+                             agora_record_result *results, agora_arena *arena,
+                             agora_error *err);
 } agora_sink;
 
 /* Frees a component by calling its destroy callback. Each accepts NULL. */

@@ -38,8 +38,9 @@ agora_arena *agora_arena_new(size_t block_size);
 void agora_arena_free(agora_arena *arena);
 
 /*
- * Releases every allocation at once but keeps the first block for reuse, so a
- * steady stream of equal-sized batches allocates nothing after warm-up.
+ * Releases every allocation at once but keeps the standard blocks (up to
+ * 8 MiB of them) for reuse, so a steady stream of similar batches allocates
+ * nothing after warm-up. Blocks of oversized allocations are freed.
  */
 void agora_arena_reset(agora_arena *arena);
 

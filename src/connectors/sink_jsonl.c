@@ -52,9 +52,15 @@ static void jsonl_set_resume(void *state, bool resuming)
     s->resuming = resuming;
 }
 
-static int jsonl_write_batch(void *state, agora_value *const *records, size_t n,
-                             agora_record_result *results, agora_arena *arena,
-                             agora_error *err)
+/*
+ * A record with a text (read from JSON and not replaced by a middleware) is
+ * written as that text, byte for byte: it is the same record, it costs a
+ * copy instead of a serialization, and numbers keep their input form.
+ */
+static int jsonl_write_batch_texts(void *state, agora_value *const *records,
+                                   const agora_string *texts, size_t n,
+                                   agora_record_result *results,
+                                   agora_arena *arena, agora_error *err)
 {
     jsonl_sink *s = state;
     agora_buf *buf = &s->file.buf;
@@ -63,9 +69,18 @@ static int jsonl_write_batch(void *state, agora_value *const *records, size_t n,
     sink_file_begin_batch(&s->file);
     for (size_t i = 0; i < n; i++) {
         results[i].error = NULL;
-        rc = agora_json_write(buf, records[i]);
-        if (rc == 0)
-            rc = agora_buf_append(buf, "\n", 1);
+        if (texts != NULL && texts[i].ptr != NULL) {
+            rc = agora_buf_reserve(buf, texts[i].len + 1);
+            if (rc == 0) {
+                memcpy(buf->data + buf->len, texts[i].ptr, texts[i].len);
+                buf->data[buf->len + texts[i].len] = '\n';
+                buf->len += texts[i].len + 1;
+            }
+        } else {
+            rc = agora_json_write(buf, records[i]);
+            if (rc == 0)
+                rc = agora_buf_append(buf, "\n", 1);
+        }
         if (rc < 0) {
             sink_file_abort_batch(&s->file);
             return agora_error_set(err, rc, "jsonl sink: cannot serialize "
@@ -79,6 +94,14 @@ static int jsonl_write_batch(void *state, agora_value *const *records, size_t n,
         }
     }
     return sink_file_write_pending(&s->file, err);
+}
+
+static int jsonl_write_batch(void *state, agora_value *const *records, size_t n,
+                             agora_record_result *results, agora_arena *arena,
+                             agora_error *err)
+{
+    return jsonl_write_batch_texts(state, records, NULL, n, results, arena,
+                                   err);
 }
 
 static int jsonl_flush(void *state, agora_error *err)
@@ -151,6 +174,7 @@ static agora_sink *jsonl_create(const agora_value *options,
     sink->state = s;
     sink->open = jsonl_open;
     sink->write_batch = jsonl_write_batch;
+    sink->write_batch_texts = jsonl_write_batch_texts;
     sink->flush = jsonl_flush;
     sink->close = jsonl_close;
     sink->destroy = jsonl_destroy;

@@ -2,7 +2,9 @@
  * The `jsonl` source: one JSON value per line (JSON Lines).
  *
  * The file is read in 1 MiB chunks and split on '\n' with memchr, so a line
- * costs one scan plus its parse. Blank lines are skipped. A line that does
+ * costs one scan plus its parse. Each record carries its line as its text
+ * (see agora_batch_push_text), which points into the read buffer; a batch
+ * therefore ends where the buffer must be refilled. Blank lines are skipped. A line that does
  * not parse, or is longer than max_line_bytes, becomes a bad record and
  * reading goes on. The checkpoint counts lines fully handled, blank and bad
  * lines included.
@@ -126,6 +128,8 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
         int rc;
 
         if (s->discarding) {
+            if (batch->texts != NULL && added > 0)
+                break; /* discarding refills the buffer; see above */
             rc = discard_rest_of_line(s, err);
             if (rc < 0)
                 return rc;
@@ -147,7 +151,13 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
         } else if (len > s->max_line_bytes) {
             next = r->end; /* the line goes on past the buffer */
         } else if (!r->eof) {
-            long n = srcutil_reader_fill(r, err);
+            long n;
+
+            /* A fill moves the buffer, and the texts of this batch point
+             * into it: end the batch first. */
+            if (batch->texts != NULL && added > 0)
+                break;
+            n = srcutil_reader_fill(r, err);
             if (n < 0)
                 return (int)n;
             continue;
@@ -192,7 +202,7 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
         agora_error_clear(&parse_err);
         value = agora_json_parse(batch->arena, line, len, NULL, &parse_err);
         if (value != NULL) {
-            rc = agora_batch_push(batch, value);
+            rc = agora_batch_push_text(batch, value, line, len);
         } else if (parse_err.code == AGORA_ENOMEM) {
             return agora_error_set(err, AGORA_ENOMEM,
                                    "out of memory parsing %s:%llu",

@@ -56,6 +56,32 @@ int agora_batch_push(agora_batch *batch, agora_value *record)
 {
     if (batch->count >= batch->cap)
         return AGORA_ELIMIT;
+    if (batch->texts != NULL) {
+        batch->texts[batch->count].ptr = NULL;
+        batch->texts[batch->count].len = 0;
+    }
+    batch->records[batch->count++] = record;
+    return 0;
+}
+
+int agora_batch_push_text(agora_batch *batch, agora_value *record,
+                          const char *text, size_t len)
+{
+    if (batch->count >= batch->cap)
+        return AGORA_ELIMIT;
+    if (batch->texts != NULL) {
+        /* Sinks copy the text into a line: surrounding blanks go. */
+        while (len > 0 && (*text == ' ' || *text == '\t' || *text == '\r' ||
+                           *text == '\n')) {
+            text++;
+            len--;
+        }
+        while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t' ||
+                           text[len - 1] == '\r' || text[len - 1] == '\n'))
+            len--;
+        batch->texts[batch->count].ptr = text;
+        batch->texts[batch->count].len = len;
+    }
     batch->records[batch->count++] = record;
     return 0;
 }
@@ -369,6 +395,7 @@ typedef struct run_state {
     unsigned char *alive;    /* 1 while the record is still in the chain */
     agora_value **survivors; /* records handed to the sinks */
     agora_value **survivor_originals;
+    agora_string *survivor_texts; /* NULL when no sink takes texts */
     agora_record_result *results;
     bool dlq_open_txn;
     uint64_t errors_logged; /* per-record errors logged without a DLQ */
@@ -552,7 +579,14 @@ static int run_sinks(run_state *rs, size_t survivors, agora_error *err)
         agora_error_clear(&sink_err);
         memset(rs->results, 0, survivors * sizeof(*rs->results));
 
-        int rc = sink->write_batch(sink->state, rs->survivors, survivors,
+        int rc;
+        if (sink->write_batch_texts != NULL)
+            rc = sink->write_batch_texts(sink->state, rs->survivors,
+                                         rs->survivor_texts, survivors,
+                                         rs->results, rs->batch.arena,
+                                         &sink_err);
+        else
+            rc = sink->write_batch(sink->state, rs->survivors, survivors,
                                    rs->results, rs->batch.arena, &sink_err);
         if (rc < 0 && bp->delivery.dlq == NULL) {
             agora_error_set(err, rc, "sink '%s' failed: %s", sink->name,
@@ -642,6 +676,16 @@ static int process_batch(run_state *rs, agora_error *err)
             continue;
         rs->survivors[survivors] = rs->current[i];
         rs->survivor_originals[survivors] = rs->original[i];
+        if (rs->survivor_texts != NULL) {
+            /* Middlewares never change a record in place, so a record that
+             * is still the source's own value still matches its text. */
+            if (rs->current[i] == rs->original[i]) {
+                rs->survivor_texts[survivors] = rs->batch.texts[i];
+            } else {
+                rs->survivor_texts[survivors].ptr = NULL;
+                rs->survivor_texts[survivors].len = 0;
+            }
+        }
         survivors++;
     }
     if (survivors > 0) {
@@ -666,8 +710,22 @@ static void publish_live(run_state *rs)
                           memory_order_relaxed);
 }
 
+static bool sinks_take_texts(const agora_bound_pipeline *bp)
+{
+    for (size_t s = 0; s < bp->sink_count; s++)
+        if (bp->sinks[s]->write_batch_texts != NULL)
+            return true;
+    return false;
+}
+
 static int alloc_run_state(run_state *rs, size_t batch_size)
 {
+    if (sinks_take_texts(rs->bp)) {
+        rs->batch.texts = calloc(batch_size, sizeof(agora_string));
+        rs->survivor_texts = calloc(batch_size, sizeof(agora_string));
+        if (rs->batch.texts == NULL || rs->survivor_texts == NULL)
+            return AGORA_ENOMEM;
+    }
     rs->batch.arena = agora_arena_new(0);
     rs->batch.records = calloc(batch_size, sizeof(agora_value *));
     rs->current = calloc(batch_size, sizeof(agora_value *));
@@ -694,6 +752,8 @@ static void free_run_state(run_state *rs)
     free(rs->alive);
     free(rs->survivors);
     free(rs->survivor_originals);
+    free(rs->survivor_texts);
+    free(rs->batch.texts);
     free(rs->results);
 }
 

@@ -54,9 +54,9 @@ status=0; "$AGORA_BIN" run --config p.toml --max-records 1 --json >/dev/null 2>s
 check_eq "run with one pipeline needs no name" 0 "$status"
 check_eq "--max-records limits the run" 1 "$(grep '^{' summary.json | jq .records_consumed)"
 
-# A run canceled by SIGINT: the input is a FIFO whose writer sends 3 records
-# and then keeps it open for 2 s, so the run is still going when the signal
-# arrives, and it ends at the next batch boundary once the writer closes.
+# A run canceled by SIGINT: the input is a FIFO whose writer sends 3 records,
+# waits 2 s and sends 3 more, so the run is still going when the signal
+# arrives, and it ends at the batch boundary after the second write.
 mkfifo slow.jsonl
 cat >slow.toml <<'TOML'
 format = "agora/v1"
@@ -64,7 +64,7 @@ format = "agora/v1"
 source = { type = "jsonl", path = "slow.jsonl" }
 sinks = [{ type = "jsonl", path = "out/slow.jsonl" }]
 TOML
-(printf '{"n":1}\n{"n":2}\n{"n":3}\n'; sleep 2) >slow.jsonl &
+(printf '{"n":1}\n{"n":2}\n{"n":3}\n'; sleep 2; printf '{"n":4}\n{"n":5}\n{"n":6}\n') >slow.jsonl &
 writer=$!
 "$AGORA_BIN" run --config slow.toml --json >canceled.json 2>canceled.log &
 run_pid=$!

@@ -60,6 +60,28 @@ static void arena_large_allocation_own_block(void **state)
     agora_arena_free(arena);
 }
 
+/*
+ * After a reset the same sequence of allocations lands in the same blocks:
+ * 100 allocations of 40 bytes (at most a quarter block, so none gets a block
+ * of its own) fill blocks of 256 bytes six at a time, so the 17 blocks of
+ * the first round are reused.
+ */
+static void arena_reset_reuses_standard_blocks(void **state)
+{
+    agora_arena *arena = agora_arena_new(256);
+    void *first_round[100];
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        first_round[i] = agora_arena_alloc(arena, 40);
+        assert_non_null(first_round[i]);
+    }
+    agora_arena_reset(arena);
+    for (i = 0; i < 100; i++)
+        assert_ptr_equal(agora_arena_alloc(arena, 40), first_round[i]);
+    agora_arena_free(arena);
+}
+
 static void arena_reset_keeps_first_block(void **state)
 {
     agora_arena *arena = agora_arena_new(256);
@@ -446,6 +468,7 @@ int main(void)
         cmocka_unit_test(arena_used_counts_rounded_sizes),
         cmocka_unit_test(arena_large_allocation_own_block),
         cmocka_unit_test(arena_reset_keeps_first_block),
+        cmocka_unit_test(arena_reset_reuses_standard_blocks),
         cmocka_unit_test(arena_many_blocks_keep_data),
         cmocka_unit_test(arena_strndup_terminates),
         cmocka_unit_test(arena_free_accepts_null),
