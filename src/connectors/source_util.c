@@ -237,7 +237,17 @@ bool srcutil_utf8_valid(const char *s, size_t len)
         unsigned char lo = 0x80, hi = 0xBF;
 
         if (c < 0x80) {
-            p++;
+            /* ASCII runs are the common case: step over 8 bytes at a time. */
+            while (end - p >= 8) {
+                uint64_t v;
+
+                memcpy(&v, p, 8);
+                if ((v & 0x8080808080808080ULL) != 0)
+                    break;
+                p += 8;
+            }
+            while (p < end && *p < 0x80)
+                p++;
             continue;
         }
         if (c >= 0xC2 && c <= 0xDF) {

@@ -262,20 +262,42 @@ static int write_string_slow(agora_buf *buf, const unsigned char *p,
     return rc;
 }
 
+/* 1 for the bytes a JSON string holds as they are: ASCII from space on, except '"' and '\\'. */
+static const unsigned char plain_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /*
  * Copies plain bytes 8 at a time while checking them, and stops at the
  * first byte that needs the slow path. The destination needs len + 8 bytes
- * of room, because a whole word is stored before it is checked.
+ * of room, because a whole word is stored before it is checked. A string
+ * of 8 bytes or more ends with one overlapping word instead of a byte loop.
  */
-static size_t copy_plain(char *dest, const unsigned char *src, size_t len)
+static inline size_t copy_plain(char *dest, const unsigned char *src,
+                                size_t len)
 {
     size_t done = 0;
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (len - done >= 8) {
-        uint64_t v;
-        uint64_t mask;
+    uint64_t v;
+    uint64_t mask;
 
+    while (len - done >= 8) {
         memcpy(&v, src + done, 8);
         memcpy(dest + done, &v, 8);
         mask = core_json_special_bytes(v);
@@ -283,18 +305,27 @@ static size_t copy_plain(char *dest, const unsigned char *src, size_t len)
             return done + (size_t)(__builtin_ctzll(mask) >> 3);
         done += 8;
     }
+    if (done < len && len >= 8) {
+        memcpy(&v, src + len - 8, 8);
+        if (core_json_special_bytes(v) == 0) {
+            memcpy(dest + len - 8, &v, 8);
+            return len;
+        }
+    }
 #endif
-    while (done < len) {
-        unsigned char c = src[done];
-
-        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
-            break;
-        dest[done++] = (char)c;
+    while (done < len && plain_byte[src[done]]) {
+        dest[done] = (char)src[done];
+        done++;
     }
     return done;
 }
 
-int agora_json_write_string(agora_buf *buf, const char *s, size_t len)
+/*
+ * Appends s as a quoted string. The common case (nothing to escape) is one
+ * capacity check and one copy; other strings take write_string_slow from
+ * the first byte that needs it.
+ */
+static inline int write_string(agora_buf *buf, const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t plain;
@@ -316,15 +347,66 @@ int agora_json_write_string(agora_buf *buf, const char *s, size_t len)
         rc = write_string_slow(buf, p + plain, p + len);
         if (rc != 0)
             return rc;
+        return put_char(buf, '"');
     }
+    /* The reserve above left room for the quote and a spare byte. */
+    buf->data[buf->len++] = '"';
+    return 0;
+}
 
-    rc = put_char(buf, '"');
+int agora_json_write_string(agora_buf *buf, const char *s, size_t len)
+{
+    int rc = write_string(buf, s, len);
+
     if (rc == 0)
         buf->data[buf->len] = '\0';
     return rc;
 }
 
 /* ---- Values ------------------------------------------------------------ */
+
+/*
+ * Fast path for the most common member: a plain key and a plain string
+ * value, written through a local cursor after one capacity check. Returns
+ * false, having written nothing, when the member needs the general path
+ * (escapes, non-ASCII, another value type) or memory cannot be reserved.
+ */
+static inline bool write_plain_member(agora_buf *buf,
+                                      const agora_member *member, bool comma)
+{
+    const agora_value *value = member->value;
+    size_t key_len = member->key.len;
+    size_t value_len;
+    char *d;
+
+    if (value == NULL || value->type != AGORA_STRING)
+        return false;
+    value_len = value->u.string.len;
+    if (key_len > SIZE_MAX / 4 || value_len > SIZE_MAX / 4)
+        return false;
+    /* ,"key":"value" plus the word overrun of copy_plain and a spare byte. */
+    if (buf->cap - buf->len < key_len + value_len + 16 &&
+        agora_buf_reserve(buf, key_len + value_len + 15) != 0)
+        return false;
+    d = buf->data + buf->len;
+    if (comma)
+        *d++ = ',';
+    *d++ = '"';
+    if (copy_plain(d, (const unsigned char *)member->key.ptr, key_len) !=
+        key_len)
+        return false;
+    d += key_len;
+    *d++ = '"';
+    *d++ = ':';
+    *d++ = '"';
+    if (copy_plain(d, (const unsigned char *)value->u.string.ptr,
+                   value_len) != value_len)
+        return false;
+    d += value_len;
+    *d++ = '"';
+    buf->len = (size_t)(d - buf->data);
+    return true;
+}
 
 /* NOTE: recursion depth equals the nesting depth of value; parsed values are
  * bounded by agora_json_limits.max_depth, hand-built ones are not. */
@@ -352,8 +434,7 @@ static int write_value(agora_buf *buf, const agora_value *value)
         len = agora_format_double(value->u.number, number);
         return put(buf, number, len);
     case AGORA_STRING:
-        return agora_json_write_string(buf, value->u.string.ptr,
-                                       value->u.string.len);
+        return write_string(buf, value->u.string.ptr, value->u.string.len);
     case AGORA_ARRAY:
         rc = put_char(buf, '[');
         for (i = 0; rc == 0 && i < value->u.array.len; i++) {
@@ -368,11 +449,12 @@ static int write_value(agora_buf *buf, const agora_value *value)
         for (i = 0; rc == 0 && i < value->u.object.len; i++) {
             const agora_member *member = &value->u.object.members[i];
 
+            if (write_plain_member(buf, member, i > 0))
+                continue;
             if (i > 0)
                 rc = put_char(buf, ',');
             if (rc == 0)
-                rc = agora_json_write_string(buf, member->key.ptr,
-                                             member->key.len);
+                rc = write_string(buf, member->key.ptr, member->key.len);
             if (rc == 0)
                 rc = put_char(buf, ':');
             if (rc == 0)

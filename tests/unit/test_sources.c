@@ -1326,6 +1326,151 @@ static void sources_csv_matches_python(void **state)
     }
 }
 
+/*
+ * Compares the rows the csv source read from dir/name with Python's
+ * csv.DictReader on the same file.
+ */
+static void assert_rows_match_python(fixture *f, const char *name,
+                                     const result *r)
+{
+    char command[PATH_MAX + 256];
+    char *line = NULL;
+    size_t line_cap = 0, i = 0;
+    ssize_t len;
+    FILE *p;
+
+    snprintf(command, sizeof(command),
+             "/usr/bin/python3 -c 'import csv,json,sys\n"
+             "for row in csv.DictReader(open(sys.argv[1], newline=\"\")):"
+             " print(json.dumps(row))' '%s/%s'",
+             f->dir, name);
+    p = popen(command, "r");
+    assert_non_null(p);
+    while ((len = getline(&line, &line_cap, p)) > 0) {
+        assert_true(i < r->count);
+        assert_json(f, r->records[i], line);
+        i++;
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(i, r->count);
+    free(line);
+}
+
+/*
+ * Lines without quotes are split by the source itself and the others by
+ * libcsv; a file that mixes both, across several 1 MiB read chunks, must
+ * read exactly as Python's csv module reads it: quoted delimiters, quotes
+ * and line breaks inside fields, CRLF and lone CR line ends, blank lines,
+ * empty fields and long rows.
+ */
+static void sources_csv_mixed_lines_match_python(void **state)
+{
+    fixture *f = *state;
+    agora_buf text;
+    agora_source *source;
+    result r;
+    unsigned long seed = 12345;
+
+    agora_buf_init(&text);
+    assert_int_equal(agora_buf_appendz(&text, "id,text,note\n"), 0);
+    for (int i = 0; i < 40000; i++) {
+        seed = seed * 1103515245UL + 12345UL;
+        switch ((seed >> 16) % 9) {
+        case 0:
+            agora_buf_printf(&text, "%d,plain words,x\n", i);
+            break;
+        case 1:
+            agora_buf_printf(&text, "%d,\"quoted, with comma\",y\n", i);
+            break;
+        case 2:
+            agora_buf_printf(&text, "%d,\"two\nlines\",\"say \"\"hi\"\"\"\n", i);
+            break;
+        case 3:
+            agora_buf_printf(&text, "%d,crlf end,z\r\n", i);
+            break;
+        case 4:
+            agora_buf_printf(&text, "%d,lone cr end,w\r", i);
+            break;
+        case 5:
+            agora_buf_printf(&text, "\n%d,,\n\n", i);
+            break;
+        case 6:
+            agora_buf_printf(&text, "%d, spaced ,\" padded \"\n", i);
+            break;
+        case 7:
+            agora_buf_printf(&text, "%d,caf\xc3\xa9 \xe2\x82\xac,\n", i);
+            break;
+        default:
+            agora_buf_printf(&text, "%d,", i);
+            for (int k = 0; k < 2000; k++)
+                agora_buf_appendz(&text, "long ");
+            agora_buf_appendz(&text, ",end\n");
+            break;
+        }
+    }
+    assert_true(text.len > 3 * (1u << 20)); /* several read chunks */
+    write_file(f, "mixed.csv", text.data, text.len);
+    agora_buf_free(&text);
+
+    source = create(&agora_source_csv_type, options(f, "mixed.csv", NULL));
+    read_all(f, source, 1000, NULL, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.bad_count, 0);
+    assert_int_equal(r.count, 40000);
+    assert_rows_match_python(f, "mixed.csv", &r);
+    result_free(&r);
+    agora_source_free(source);
+}
+
+/*
+ * A line longer than max_row_bytes becomes a bad record holding the line,
+ * and the rows after it are read as usual; so is a long last line without
+ * a line break. A header longer than the limit fails open.
+ */
+static void sources_csv_long_row_becomes_bad(void **state)
+{
+    fixture *f = *state;
+    char long_line[64];
+    char data[256];
+    agora_source *source;
+    agora_error err;
+    result r;
+
+    memset(long_line, 'x', 60);
+    long_line[60] = '\0';
+    snprintf(data, sizeof(data), "a,b\n1,2\n%s,y\n3,4\n%s,z", long_line,
+             long_line);
+    write_text(f, "long.csv", data);
+    source = create(&agora_source_csv_type,
+                    options(f, "long.csv", "max_row_bytes", "50", NULL));
+    read_all(f, source, 1000, NULL, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.count, 2);
+    assert_json(f, r.records[0], "{\"a\":\"1\",\"b\":\"2\"}");
+    assert_json(f, r.records[1], "{\"a\":\"3\",\"b\":\"4\"}");
+    assert_int_equal(r.bad_count, 2);
+    /* The 60 x's, the comma and the last field: 62 bytes. */
+    assert_int_equal(r.bad[0].raw_len, 62);
+    assert_memory_equal(r.bad[0].raw, long_line, 60);
+    assert_non_null(strstr(r.bad[0].error, "long.csv: row 3: line longer "
+                                            "than max_row_bytes (50 bytes)"));
+    assert_int_equal(r.bad[1].raw_len, 62);
+    assert_non_null(strstr(r.bad[1].error, "row 5"));
+    result_free(&r);
+    agora_source_free(source);
+
+    snprintf(data, sizeof(data), "%s,b\n1,2\n", long_line);
+    write_text(f, "long_header.csv", data);
+    source = create(&agora_source_csv_type,
+                    options(f, "long_header.csv", "max_row_bytes", "50", NULL));
+    agora_error_clear(&err);
+    assert_int_equal(source->open(source->state, &err), AGORA_EPARSE);
+    assert_non_null(strstr(err.message, "header line is longer than "
+                                        "max_row_bytes (50 bytes)"));
+    source->close(source->state);
+    agora_source_free(source);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1401,6 +1546,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(sources_csv_matches_python, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(sources_csv_mixed_lines_match_python,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(sources_csv_long_row_becomes_bad,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
