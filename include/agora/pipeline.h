@@ -286,7 +286,8 @@ void agora_bound_pipeline_free(agora_bound_pipeline *bp);
  * also on failure) and live (may be NULL). When summary->run_id already
  * contains a run id (32 lowercase hex digits, as from agora_run_id_new), the run
  * uses it, so a caller can log the id before the run starts; otherwise the
- * run picks a new one.
+ * run picks a new one. summary->run_id is read, so zero the summary (or set
+ * its run_id) before the call.
  *
  * Returns 0 when the run completed, or a negative code with err filled when
  * it failed. Records that failed one by one and reached the DLQ do not fail

@@ -45,6 +45,7 @@ for f in "$agora" "$libdir/libagora.a" "$libdir/libagora.so" "$prefix/include/ag
          "$prefix/share/man/man1/agora.1"; do
   if [ -e "$f" ]; then pass "installed ${f#"$prefix"/}"; else fail "installed ${f#"$prefix"/}"; fi
 done
+agora=$(launch_path "$agora")
 check_eq "no internal header installed" "" "$(find "$prefix/include" -name '*_internal.h' -o -name 'toml.h')"
 check_contains "libagora.so has a SONAME" "[libagora.so.0]" "$(readelf -d "$libdir/libagora.so" | grep SONAME)"
 check_eq "libagora.so exports no internal function" "" \

@@ -56,7 +56,9 @@ check_eq "--max-records limits the run" 1 "$(grep '^{' summary.json | jq .record
 
 # A run canceled by SIGINT: the input is a FIFO whose writer sends 3 records,
 # waits 2 s and sends 3 more, so the run is still going when the signal
-# arrives, and it ends at the batch boundary after the second write.
+# arrives, and it ends at the batch boundary after the second write. With
+# AGORA_TEST_TIME_SCALE the signal comes 0.5 s times the scale after the
+# start, and the second write 1.5 s after the signal.
 mkfifo slow.jsonl
 cat >slow.toml <<'TOML'
 format = "agora/v1"
@@ -64,11 +66,11 @@ format = "agora/v1"
 source = { type = "jsonl", path = "slow.jsonl" }
 sinks = [{ type = "jsonl", path = "out/slow.jsonl" }]
 TOML
-(printf '{"n":1}\n{"n":2}\n{"n":3}\n'; sleep 2; printf '{"n":4}\n{"n":5}\n{"n":6}\n') >slow.jsonl &
+(printf '{"n":1}\n{"n":2}\n{"n":3}\n'; sleep_ms $(( $(scaled 500) + 1500 )); printf '{"n":4}\n{"n":5}\n{"n":6}\n') >slow.jsonl &
 writer=$!
 "$AGORA_BIN" run --config slow.toml --json >canceled.json 2>canceled.log &
 run_pid=$!
-sleep 0.5
+sleep_ms "$(scaled 500)"
 kill -INT "$run_pid"
 wait_exit "$run_pid" 15
 wait "$writer" || true

@@ -17,7 +17,7 @@ else
   echo "oracle classes: $summary"
   total=$(wc -l <cases.tsv)
   status=0
-  timeout 60 "$AGORA_BIN" schedule next --batch cases.tsv >actual.txt || status=$?
+  timeout "$(scaled 60)" "$AGORA_BIN" schedule next --batch cases.tsv >actual.txt || status=$?
   check_eq "batch run over $total cases exits 0" 0 "$status"
   check_eq "batch run prints one line per case" "$total" "$(wc -l <actual.txt)"
 
@@ -40,7 +40,7 @@ fi
 for expr in '0 0 30 2 *' '0 0 31 4,6,9,11 *' '0 0 31 2 mon' '0 0 30,31 feb *' \
             '* * 31 */2/1 *' '0 0 31 apr-jun/2 *'; do
   status=0
-  msg=$(timeout 5 "$AGORA_BIN" schedule next "$expr" --from 2026-01-01T00:00:00Z 2>&1) || status=$?
+  msg=$(timeout "$(scaled 5)" "$AGORA_BIN" schedule next "$expr" --from 2026-01-01T00:00:00Z 2>&1) || status=$?
   if [ "$expr" = '* * 31 */2/1 *' ]; then
     check_eq "'$expr' (two steps) exits 2" 2 "$status"
     continue
@@ -51,12 +51,12 @@ done
 
 # A leap-day-only expression waits 8 years across 2100 and still returns
 # its fire times.
-out=$(timeout 5 "$AGORA_BIN" schedule next '0 0 29 2 *' --from 2096-03-01T00:00:00Z --count 2)
+out=$(timeout "$(scaled 5)" "$AGORA_BIN" schedule next '0 0 29 2 *' --from 2096-03-01T00:00:00Z --count 2)
 check_eq "leap day only skips 2100" "2104-02-29T00:00:00Z 2108-02-29T00:00:00Z" "$(echo $out)"
 
 # Near the end of the supported range the search stops with an error.
 status=0
-msg=$(timeout 5 "$AGORA_BIN" schedule next '0 0 29 2 *' --from 9997-01-01T00:00:00Z 2>&1) || status=$?
+msg=$(timeout "$(scaled 5)" "$AGORA_BIN" schedule next '0 0 29 2 *' --from 9997-01-01T00:00:00Z 2>&1) || status=$?
 check_eq "no fire time before year 10000 exits 2" 2 "$status"
 check_contains "no fire time before year 10000 is explained" "no fire time" "$msg"
 

@@ -52,8 +52,9 @@ kills=0
 for attempt in $(seq 1 "$KILLS"); do
   "$AGORA_BIN" dlq replay bulk --config bulk.toml --quiet >/dev/null 2>&1 &
   pid=$!
-  # Between 0.2 and 1.2 s: long enough to start, short of the whole replay.
-  sleep "0.$((RANDOM % 10 + 2))"
+  # Between 0.2 and 1.1 s (times the time scale): long enough to start,
+  # short of the whole replay.
+  sleep_ms $(( (RANDOM % 10 + 2) * 100 * AGORA_TEST_TIME_SCALE ))
   if kill -KILL "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null || true
   check_nothing_lost "after kill $attempt"
@@ -64,7 +65,7 @@ if [ "$in_flight" -le "$kills" ]; then pass "at most one raised attempt per kill
 else fail "$in_flight rows have a raised attempt after $kills kills"; fi
 
 status=0
-timeout 40 "$AGORA_BIN" dlq replay bulk --config bulk.toml --quiet >final.txt 2>&1 || status=$?
+timeout "$(scaled 180)" "$AGORA_BIN" dlq replay bulk --config bulk.toml --quiet >final.txt 2>&1 || status=$?
 check_eq "the last replay completes" 0 "$status"
 check_eq "the DLQ is empty" 0 "$(sqlite3 dlq.db 'SELECT count(*) FROM dlq_records')"
 check_nothing_lost "at the end"

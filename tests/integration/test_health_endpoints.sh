@@ -18,7 +18,7 @@ missing_path="in/postgres://app:hunter2@db/$long_name"
 # get PATH [CURL ARGS...]: prints the HTTP status, body in $WORKDIR/body.
 get() {
   local path=$1; shift
-  curl -s --max-time 10 -o "$WORKDIR/body" -D "$WORKDIR/headers" -w '%{http_code}' "$@" \
+  curl -s --max-time "$(scaled 10)" -o "$WORKDIR/body" -D "$WORKDIR/headers" -w '%{http_code}' "$@" \
     "http://127.0.0.1:$port$path"
 }
 

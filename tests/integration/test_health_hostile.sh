@@ -17,9 +17,9 @@ AGORA_HEALTH_AUTH_TOKEN=$token "$AGORA_BIN" worker --config "$WORKDIR/example/pi
 WORKER_PID=$!
 
 # health_code [MAX_SECONDS]: status of one authorized GET /health, or 000
-# when curl gave up after MAX_SECONDS (default 2).
+# when curl gave up after MAX_SECONDS (default 2) times the time scale.
 health_code() {
-  curl -s -o /dev/null -w '%{http_code}' --max-time "${1:-2}" \
+  curl -s -o /dev/null -w '%{http_code}' --max-time "$(scaled "${1:-2}")" \
     -H "Authorization: Bearer $token" "http://127.0.0.1:$port/health" || true
 }
 health_ok() { [ "$(health_code)" = 200 ]; }
@@ -60,7 +60,7 @@ answered=0
 for i in $(seq 1 20); do
   [ "$(health_code 2)" = 200 ] && answered=$((answered + 1))
 done
-check_eq "20 requests within 2 s each while a slow client sends" 20 "$answered"
+check_eq "20 requests within $(scaled 2) s each while a slow client sends" 20 "$answered"
 if kill -0 "$slow_pid" 2>/dev/null; then pass "slow client still connected during the requests"; else
   fail "slow client still connected during the requests: $(cat "$WORKDIR/slow.out")"; fi
 wait "$slow_pid" || true

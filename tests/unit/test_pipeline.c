@@ -373,7 +373,7 @@ static const char *sqlite_query(const char *path, const char *sql)
 static void pipeline_counts_every_outcome(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     /* ids 0..99: "drop" drops multiples of 5 (20 records), "check" fails
@@ -416,7 +416,7 @@ static void pipeline_counts_every_outcome(void **state)
 static void pipeline_sink_rejects_go_to_dlq(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     f->sink.reject_multiple = 10; /* ids 0, 10, 20 of 0..29 */
@@ -442,7 +442,7 @@ static void pipeline_sink_rejects_go_to_dlq(void **state)
 static void pipeline_sink_failure_without_dlq_fails_run(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     f->sink.fail_batches = true;
@@ -461,7 +461,7 @@ static void pipeline_sink_failure_without_dlq_fails_run(void **state)
 static void pipeline_sink_failure_with_dlq_keeps_records(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     f->sink.fail_batches = true;
@@ -482,7 +482,7 @@ static void pipeline_sink_failure_with_dlq_keeps_records(void **state)
 static void pipeline_partial_sink_reject_goes_to_dlq(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     /* "second" rejects ids 0 and 4 of 0..7; "collect" accepts all, so every
@@ -510,7 +510,7 @@ static void pipeline_partial_sink_reject_goes_to_dlq(void **state)
 static void pipeline_partial_reject_without_dlq_fails(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     f->second.reject_multiple = 4;
@@ -530,7 +530,7 @@ static void pipeline_partial_reject_without_dlq_fails(void **state)
 static void pipeline_bad_source_record_to_dlq(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     agora_source *src = int_source_new(5, f->events);
@@ -554,7 +554,7 @@ static void pipeline_bad_source_record_to_dlq(void **state)
 static void pipeline_max_records_stops_early(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     agora_pipeline *p = agora_pipeline_new(int_source_new(1000, f->events));
@@ -572,7 +572,7 @@ static void pipeline_max_records_stops_early(void **state)
 static void pipeline_cancel_stops_before_reading(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
     _Atomic bool cancel = true;
 
@@ -590,7 +590,7 @@ static void pipeline_cancel_stops_before_reading(void **state)
 static void pipeline_start_and_stop_order(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     agora_pipeline *p = agora_pipeline_new(int_source_new(3, f->events));
@@ -611,7 +611,7 @@ static void pipeline_start_and_stop_order(void **state)
 static void pipeline_failed_start_stops_started(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     agora_middleware *b = test_mw_new("b", 0, 0, f->events);
@@ -634,7 +634,7 @@ static void pipeline_failed_start_stops_started(void **state)
 static void pipeline_source_error_fails_run(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     /* The failure comes in the middle of the third batch (ids 20..29): the
@@ -670,7 +670,7 @@ static void pipeline_build_needs_a_sink(void **state)
 static void pipeline_keeps_given_run_id(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     agora_pipeline *p = agora_pipeline_new(int_source_new(1, f->events));
@@ -707,7 +707,7 @@ static agora_bound_pipeline *build_checkpointed(fixture *f, int count,
 static void pipeline_checkpoint_kept_after_failure(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     /* Batches of 10 and a save every 20 records: saves after records 20
@@ -731,7 +731,7 @@ static void pipeline_checkpoint_kept_after_failure(void **state)
 static void pipeline_checkpoint_resume_continues(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     agora_bound_pipeline *bp = build_checkpointed(f, 100, 45, 10, 20);
@@ -764,7 +764,7 @@ static void pipeline_checkpoint_resume_continues(void **state)
 static void pipeline_checkpoint_batches_stop_at_save(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     /* every = 7 with batches of 10: no batch may cross a save point. */
@@ -779,7 +779,7 @@ static void pipeline_checkpoint_batches_stop_at_save(void **state)
 static void pipeline_checkpoint_cancel_saves_position(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
     _Atomic bool cancel = false;
 
@@ -801,7 +801,7 @@ static void pipeline_checkpoint_cancel_saves_position(void **state)
 static void pipeline_checkpoint_other_source_fails(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     agora_checkpoint_store *store =
@@ -829,7 +829,7 @@ static void pipeline_checkpoint_other_source_fails(void **state)
 static void pipeline_without_checkpoint_unchanged(void **state)
 {
     fixture *f = *state;
-    agora_run_summary summary;
+    agora_run_summary summary = {0};
     agora_error err;
 
     agora_pipeline *p = agora_pipeline_new(resumable_source_new(10, f->events));
