@@ -239,20 +239,7 @@ def filter_map(args, name, target_mb):
     agora_out = os.path.join(outdir, f"{name}.agora.jsonl")
     peer_out = os.path.join(outdir, f"{name}.jq.jsonl")
     config = os.path.join(outdir, f"{name}.toml")
-    write_config(config, f"""format = "agora/v1"
-[pipelines.bench]
-source = {{ type = "jsonl", path = "{data}" }}
-[[pipelines.bench.middlewares]]
-type = "filter"
-expression = "`IMDB Rating` >= 6"
-[[pipelines.bench.middlewares]]
-type = "map"
-rename = {{ "IMDB Rating" = "imdb_rating", "Title" = "title" }}
-drop = ["US DVD Sales", "Source"]
-[[pipelines.bench.sinks]]
-type = "jsonl"
-path = "{agora_out}"
-""")
+    filter_map_config(config, data, agora_out)
     jq_program = ('select(.["IMDB Rating"] >= 6)'
                   ' | .imdb_rating = .["IMDB Rating"] | .title = .Title'
                   ' | del(.["IMDB Rating"], .Title, .["US DVD Sales"], .Source)')
@@ -263,6 +250,63 @@ path = "{agora_out}"
         sys.exit(f"{name}: agora and jq outputs differ")
     r.update(records=records, size_mb=size_mb, peer="jq -c")
     return r
+
+
+def filter_map_config(path, data, out, batch_size=None):
+    """Writes the jsonl_filter_map pipeline reading data and writing out."""
+    batch = f"batch_size = {batch_size}\n" if batch_size else ""
+    write_config(path, f"""format = "agora/v1"
+[pipelines.bench]
+source = {{ type = "jsonl", path = "{data}" }}
+{batch}[[pipelines.bench.middlewares]]
+type = "filter"
+expression = "`IMDB Rating` >= 6"
+[[pipelines.bench.middlewares]]
+type = "map"
+rename = {{ "IMDB Rating" = "imdb_rating", "Title" = "title" }}
+drop = ["US DVD Sales", "Source"]
+[[pipelines.bench.sinks]]
+type = "jsonl"
+path = "{out}"
+""")
+
+
+def callgrind_instructions(args, config, label):
+    """Runs agora on config under callgrind and returns the instructions it
+    executed (Ir), printing the ten costliest functions on stderr."""
+    outdir = out_dir(args)
+    profile = os.path.join(outdir, f"{label}.callgrind.out")
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}",
+           args.agora, "run", "--config", config, "--log-level", "warn"]
+    print("  " + " ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"callgrind run failed: {result.stderr[-2000:]}")
+    match = re.search(r"Collected : (\d+)", result.stderr)
+    if match is None:
+        sys.exit("callgrind printed no instruction count")
+    annotate = subprocess.run(["callgrind_annotate", "--threshold=100", profile],
+                              capture_output=True, text=True, check=True)
+    rows = [l for l in annotate.stdout.splitlines() if re.match(r"\s*[\d,]+ \(", l)]
+    for row in rows[:11]:
+        print("    " + row.strip(), file=sys.stderr)
+    return int(match.group(1))
+
+
+def scenario_callgrind_filter_map(args):
+    """Instructions of jsonl_filter_map on a fixed 10 MB input, counted by
+    callgrind: a figure that machine noise does not move."""
+    data = make_movies_jsonl(args.root, 10)
+    records = count_lines(data)
+    outdir = out_dir(args)
+    config = os.path.join(outdir, "callgrind_filter_map.toml")
+    filter_map_config(config, data, os.path.join(outdir, "callgrind_filter_map.jsonl"))
+    instructions = callgrind_instructions(args, config, "callgrind_filter_map")
+    print(f"callgrind_filter_map: {records} records, {os.path.getsize(data)} bytes, "
+          f"{instructions} instructions, {instructions / records:.0f} per record",
+          file=sys.stderr)
+    return {"line": f"scenario=callgrind_filter_map instructions={instructions} "
+                    f"records={records} per_record={instructions / records:.0f}"}
 
 
 def scenario_jsonl_filter_map(args):
@@ -755,6 +799,7 @@ SCENARIOS = {
     "csv_to_jsonl": scenario_csv_to_jsonl,
     "json_validate_sqlite": scenario_json_validate_sqlite,
     "jsonl_passthrough": scenario_jsonl_passthrough,
+    "callgrind_filter_map": scenario_callgrind_filter_map,
     "scheduler_1000": scenario_scheduler_1000,
     "health_wrk": scenario_health_wrk,
 }

@@ -51,6 +51,13 @@ typedef struct agora_batch {
      * source gave none. NULL when the pipeline does not collect texts.
      */
     agora_string *texts;
+    /*
+     * Set by the run loop when nothing reads the values, only the texts (no
+     * middleware, and every sink has write_batch_texts). A source that gives
+     * texts may then check each text with agora_json_check instead of
+     * parsing it, and push NULL as the record with agora_batch_push_text.
+     */
+    bool texts_only;
 } agora_batch;
 
 /* Appends a record. Returns 0, or AGORA_ELIMIT when the batch is full. */
@@ -60,8 +67,9 @@ int agora_batch_push(agora_batch *batch, agora_value *record);
  * Appends a record together with the JSON text it was parsed from. The text
  * is not copied: it must stay unchanged until the next next_batch call (the
  * batch arena or the source's own read buffer). Leading and trailing
- * whitespace may be included. Returns 0, or AGORA_ELIMIT when the batch is
- * full.
+ * whitespace may be included. record may be NULL only when batch->texts_only
+ * is set and the text was checked. Returns 0, or AGORA_ELIMIT when the batch
+ * is full.
  */
 int agora_batch_push_text(agora_batch *batch, agora_value *record,
                           const char *text, size_t len);
@@ -160,7 +168,9 @@ typedef struct agora_sink {
      * text records[i] was read from, when a source gave one and no
      * middleware replaced the record, else {NULL, 0}. A sink that writes
      * JSON may copy the text instead of serializing the value: both denote
-     * the same record, and the text keeps the input's exact bytes.
+     * the same record, and the text keeps the input's exact bytes. Where a
+     * text is given, records[i] may be NULL (see agora_batch.texts_only):
+     * the sink must then use the text.
      */
     int (*write_batch_texts)(void *state, agora_value *const *records,
                              const agora_string *texts, size_t n,

@@ -125,6 +125,7 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
         char *nl;
         agora_error parse_err;
         agora_value *value;
+        bool valid;
         int rc;
 
         if (s->discarding) {
@@ -200,8 +201,17 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
         }
 
         agora_error_clear(&parse_err);
-        value = agora_json_parse(batch->arena, line, len, NULL, &parse_err);
-        if (value != NULL) {
+        if (batch->texts_only) {
+            /* Only the text is used: check it instead of building values. */
+            value = NULL;
+            valid = agora_json_check(batch->arena, line, len, NULL,
+                                     &parse_err);
+        } else {
+            value = agora_json_parse(batch->arena, line, len, NULL,
+                                     &parse_err);
+            valid = value != NULL;
+        }
+        if (valid) {
             rc = agora_batch_push_text(batch, value, line, len);
         } else if (parse_err.code == AGORA_ENOMEM) {
             return agora_error_set(err, AGORA_ENOMEM,

@@ -74,6 +74,27 @@ static inline uint64_t core_json_special_bytes(uint64_t v)
     return flags & CORE_HIGHS;
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/*
+ * The 16 bytes at p as a bit mask (bit i for byte i) of the bytes that
+ * core_json_special_bytes flags. A signed compare with 0x20 catches both the
+ * control characters and the non-ASCII bytes, which are negative as signed.
+ * SSE2 is part of every x86-64 CPU.
+ */
+static inline int core_json_special_mask16(const unsigned char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i hits = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+        _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+
+    return _mm_movemask_epi8(hits);
+}
+#endif
+
 /*
  * Returns the first byte in [p, end) that is '"', '\\', a control character
  * or non-ASCII, or end. Reads 8 bytes at a time on little-endian machines.
@@ -81,6 +102,14 @@ static inline uint64_t core_json_special_bytes(uint64_t v)
 static inline const unsigned char *core_json_skip_plain(const unsigned char *p,
                                                         const unsigned char *end)
 {
+#if defined(__SSE2__)
+    while (end - p >= 16) {
+        int mask = core_json_special_mask16(p);
+        if (mask != 0)
+            return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     while (end - p >= 8) {
         uint64_t v;

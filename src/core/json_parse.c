@@ -41,6 +41,9 @@ typedef struct json_parser {
     agora_error *err;
     size_t max_depth;
     size_t max_string;
+    /* Check the text only (agora_json_check): no values are built, and every
+     * value parsed is the placeholder `checked`. */
+    bool check_only;
 
     /* Entries of open containers. Array elements leave key empty. */
     agora_member *items;
@@ -53,6 +56,9 @@ typedef struct json_parser {
     size_t frames_cap;
     bool frames_on_heap;
 } json_parser;
+
+/* What the parser returns for every value in check-only mode; never read. */
+static agora_value checked;
 
 agora_json_limits agora_json_limits_default(void)
 {
@@ -161,6 +167,8 @@ static bool push_item(json_parser *ps, const char *key, size_t key_len,
 {
     agora_member *item;
 
+    if (ps->check_only)
+        return true;
     if (ps->items_len == ps->items_cap &&
         !grow_scratch((void **)&ps->items, &ps->items_cap, &ps->items_on_heap,
                       sizeof(agora_member), ps->items_len)) {
@@ -204,6 +212,10 @@ static agora_value *close_container(json_parser *ps)
     agora_value *value;
     size_t i;
 
+    if (ps->check_only) {
+        ps->depth--;
+        return &checked;
+    }
     value = core_arena_alloc(ps->arena, sizeof(*value));
     if (value == NULL)
         goto nomem;
@@ -513,38 +525,54 @@ static inline bool parse_plain_string(json_parser *ps, agora_string *out)
     size_t room = (size_t)(arena->end - arena->next);
     size_t avail = (size_t)(ps->end - start);
     size_t limit = room < avail ? room : avail;
-    size_t done = 0;
+    size_t len = 0;
+    size_t rounded;
+    bool stopped = false;
 
-    /* The NUL after the text needs one byte beyond it. */
-    while (limit - done >= 9) {
-        uint64_t v;
-        uint64_t mask;
-        size_t len;
-        size_t rounded;
+    /* The NUL after the text needs one byte beyond a copied word. */
+#if defined(__SSE2__)
+    while (!stopped && limit - len >= 17) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(start + len));
+        int mask = core_json_special_mask16(start + len);
 
-        memcpy(&v, start + done, 8);
-        memcpy(dest + done, &v, 8);
-        mask = core_json_special_bytes(v);
+        _mm_storeu_si128((__m128i *)(void *)(dest + len), v);
         if (mask == 0) {
-            done += 8;
-            continue;
+            len += 16;
+        } else {
+            len += (size_t)__builtin_ctz((unsigned)mask);
+            stopped = true;
         }
-        len = done + (size_t)(__builtin_ctzll(mask) >> 3);
-        if (start[len] != '"' || len > ps->max_string)
-            return false;
-        dest[len] = '\0';
-        rounded = (len + 1 + 7) & ~(size_t)7;
-        arena->next += rounded;
-        arena->used += rounded;
-        out->ptr = (const char *)dest;
-        out->len = len;
-        ps->p = start + len + 1;
-        return true;
     }
 #endif
+    while (!stopped && limit - len >= 9) {
+        uint64_t v;
+        uint64_t mask;
+
+        memcpy(&v, start + len, 8);
+        memcpy(dest + len, &v, 8);
+        mask = core_json_special_bytes(v);
+        if (mask == 0) {
+            len += 8;
+        } else {
+            len += (size_t)(__builtin_ctzll(mask) >> 3);
+            stopped = true;
+        }
+    }
+    if (!stopped || start[len] != '"' || len > ps->max_string)
+        return false;
+    dest[len] = '\0';
+    rounded = (len + 1 + 7) & ~(size_t)7;
+    arena->next += rounded;
+    arena->used += rounded;
+    out->ptr = (const char *)dest;
+    out->len = len;
+    ps->p = start + len + 1;
+    return true;
+#else
     (void)ps;
     (void)out;
     return false;
+#endif
 }
 
 /* Parses the string whose opening quote is at ps->p into out. */
@@ -555,7 +583,7 @@ static bool parse_string(json_parser *ps, agora_string *out)
     char *copy;
     size_t len;
 
-    if (parse_plain_string(ps, out))
+    if (!ps->check_only && parse_plain_string(ps, out))
         return true;
 
     for (;;) {
@@ -584,6 +612,12 @@ static bool parse_string(json_parser *ps, agora_string *out)
     len = (size_t)(p - start);
     if (!check_string_limit(ps, ps->p, len))
         return false;
+    if (ps->check_only) {
+        out->ptr = (const char *)start; /* not NUL-terminated; never read */
+        out->len = len;
+        ps->p = p + 1;
+        return true;
+    }
     copy = core_arena_alloc(ps->arena, len + 1);
     if (copy == NULL) {
         fail_at(ps, ps->p, AGORA_ENOMEM, "out of memory in the record arena");
@@ -766,6 +800,18 @@ static agora_value *parse_number(json_parser *ps)
     }
     ps->p = p;
 
+    if (ps->check_only) {
+        /* Only a double overflow rejects a well-formed number, and it needs
+         * a decimal exponent above 300 whatever the digits. */
+        if (exp10 + sig_digits <= 300)
+            return &checked;
+        return number_to_double(ps, start, p, mantissa,
+                                more_digits ? 20 : sig_digits, exp10, negative,
+                                &d)
+                   ? &checked
+                   : NULL;
+    }
+
     value = core_arena_alloc(ps->arena, sizeof(*value));
     if (value == NULL) {
         fail_at(ps, start, AGORA_ENOMEM, "out of memory in the record arena");
@@ -817,6 +863,10 @@ static agora_value *parse_literal(json_parser *ps, const char *word,
                 "expected a value (did you mean %s?)", word);
         return NULL;
     }
+    if (ps->check_only) {
+        ps->p += word_len;
+        return &checked;
+    }
     value = core_arena_alloc(ps->arena, sizeof(*value));
     if (value == NULL) {
         fail_at(ps, ps->p, AGORA_ENOMEM, "out of memory in the record arena");
@@ -835,6 +885,10 @@ static agora_value *parse_scalar(json_parser *ps)
 
     switch (*ps->p) {
     case '"':
+        if (ps->check_only) {
+            agora_string ignored;
+            return parse_string(ps, &ignored) ? &checked : NULL;
+        }
         value = core_arena_alloc(ps->arena, sizeof(*value));
         if (value == NULL) {
             fail_at(ps, ps->p, AGORA_ENOMEM, "out of memory in the record arena");
@@ -940,10 +994,12 @@ have_value:
         return value;
 
     frame = &ps->frames[ps->depth - 1];
-    if (frame->is_object)
-        ps->items[ps->items_len - 1].value = value;
-    else if (!push_item(ps, NULL, 0, value))
-        return NULL;
+    if (!ps->check_only) {
+        if (frame->is_object)
+            ps->items[ps->items_len - 1].value = value;
+        else if (!push_item(ps, NULL, 0, value))
+            return NULL;
+    }
 
     ps->p = skip_whitespace(ps->p, ps->end);
     if (ps->p < ps->end && *ps->p == ',') {
@@ -966,9 +1022,9 @@ have_value:
     goto have_value;
 }
 
-agora_value *agora_json_parse(agora_arena *arena, const char *text, size_t len,
-                              const agora_json_limits *limits,
-                              agora_error *err)
+static agora_value *parse_text(agora_arena *arena, const char *text,
+                               size_t len, const agora_json_limits *limits,
+                               bool check_only, agora_error *err)
 {
     agora_member local_items[LOCAL_ITEMS];
     json_frame local_frames[LOCAL_FRAMES];
@@ -994,6 +1050,7 @@ agora_value *agora_json_parse(agora_arena *arena, const char *text, size_t len,
     ps.items_cap = LOCAL_ITEMS;
     ps.frames = local_frames;
     ps.frames_cap = LOCAL_FRAMES;
+    ps.check_only = check_only;
 
     value = parse_document(&ps);
     if (value == NULL)
@@ -1011,4 +1068,17 @@ cleanup:
     if (ps.frames_on_heap)
         free(ps.frames);
     return value;
+}
+
+agora_value *agora_json_parse(agora_arena *arena, const char *text, size_t len,
+                              const agora_json_limits *limits,
+                              agora_error *err)
+{
+    return parse_text(arena, text, len, limits, false, err);
+}
+
+bool agora_json_check(agora_arena *scratch, const char *text, size_t len,
+                      const agora_json_limits *limits, agora_error *err)
+{
+    return parse_text(scratch, text, len, limits, true, err) != NULL;
 }

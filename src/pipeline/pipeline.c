@@ -559,6 +559,24 @@ static int run_middlewares(run_state *rs, size_t n, agora_error *err)
 }
 
 /*
+ * Builds the value of survivor i from its text, for a record that was only
+ * checked (texts_only) and now needs a value: a DLQ row. The text was
+ * checked with the same rules, so parsing fails only when memory runs out.
+ */
+static int materialize(run_state *rs, size_t i, agora_error *err)
+{
+    const agora_string *text = &rs->survivor_texts[i];
+    agora_value *value = agora_json_parse(rs->batch.arena, text->ptr,
+                                          text->len, NULL, err);
+
+    if (value == NULL)
+        return err->code != 0 ? err->code : AGORA_ENOMEM;
+    rs->survivors[i] = value;
+    rs->survivor_originals[i] = value;
+    return 0;
+}
+
+/*
  * Writes the survivors to every sink and settles each record's outcome. A
  * record is written when at least one sink accepted it, and errored when
  * none did. Every rejection by a sink gets its own DLQ row (stage
@@ -605,6 +623,11 @@ static int run_sinks(run_state *rs, size_t survivors, agora_error *err)
             if (failure == NULL) {
                 accepted[i] = 1;
                 continue;
+            }
+            if (rs->survivors[i] == NULL) {
+                int parse_rc = materialize(rs, i, err);
+                if (parse_rc != 0)
+                    return parse_rc;
             }
             if (bp->delivery.dlq == NULL) {
                 agora_error_set(err, AGORA_ESINK,
@@ -718,8 +741,20 @@ static bool sinks_take_texts(const agora_bound_pipeline *bp)
     return false;
 }
 
+/* True when every sink takes texts, so values need not be built at all. */
+static bool sinks_need_only_texts(const agora_bound_pipeline *bp)
+{
+    if (bp->middleware_count > 0 || bp->sink_count == 0)
+        return false;
+    for (size_t s = 0; s < bp->sink_count; s++)
+        if (bp->sinks[s]->write_batch_texts == NULL)
+            return false;
+    return true;
+}
+
 static int alloc_run_state(run_state *rs, size_t batch_size)
 {
+    rs->batch.texts_only = sinks_need_only_texts(rs->bp);
     if (sinks_take_texts(rs->bp)) {
         rs->batch.texts = calloc(batch_size, sizeof(agora_string));
         rs->survivor_texts = calloc(batch_size, sizeof(agora_string));

@@ -131,6 +131,21 @@ static void json_test_suite_files(void **state)
             fail_msg("%s rejected: %s", name, f->err.message);
         if (name[0] == 'n' && value != NULL)
             fail_msg("%s accepted", name);
+        {
+            /* The check-only parser must agree, with the same message. */
+            agora_error check_err;
+            bool ok;
+
+            agora_error_clear(&check_err);
+            ok = agora_json_check(f->arena, text, len, NULL, &check_err);
+            if (ok != (value != NULL))
+                fail_msg("%s: agora_json_check says %s, agora_json_parse %s",
+                         name, ok ? "valid" : "invalid",
+                         value != NULL ? "valid" : "invalid");
+            if (!ok && strcmp(check_err.message, f->err.message) != 0)
+                fail_msg("%s: messages differ: '%s' and '%s'", name,
+                         check_err.message, f->err.message);
+        }
         if (value != NULL) {
             /* Whatever is accepted must survive a write and a re-parse. */
             const char *written = write_json(f, value);
@@ -739,11 +754,53 @@ static void json_invalid_arguments(void **state)
     assert_null(agora_json_parse(f->arena, "[", 1, NULL, NULL));
 }
 
+/*
+ * agora_json_check applies the parser's rules without building values: the
+ * limits, a number past the double range, and escapes in keys and values.
+ */
+static void json_check_matches_parse(void **state)
+{
+    fixture *f = *state;
+    agora_json_limits limits = agora_json_limits_default();
+    const char *valid[] = {
+        "{\"a\":[1,2.5,-0,1e300,\"x\\u00e9\",true,false,null]}",
+        "  [ {\"k\\n\" : 1 } , [] ]  ",
+        "1e-400",
+        "123456789012345678901234567890",
+    };
+    const char *invalid[] = {
+        "1e400", "-1e309", "[1,]", "{\"a\" 1}", "\"\\ud800\"",
+        "[[[1]]]", "\"abcdefghijk\"", "{\"a\":1} x",
+    };
+
+    limits.max_depth = 2;
+    limits.max_string_bytes = 10;
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        agora_error_clear(&f->err);
+        if (!agora_json_check(f->arena, valid[i], strlen(valid[i]),
+                              i == 0 ? NULL : &limits, &f->err))
+            fail_msg("%s rejected: %s", valid[i], f->err.message);
+    }
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        agora_error parse_err;
+
+        agora_error_clear(&f->err);
+        agora_error_clear(&parse_err);
+        assert_false(agora_json_check(f->arena, invalid[i], strlen(invalid[i]),
+                                      &limits, &f->err));
+        assert_null(agora_json_parse(f->arena, invalid[i], strlen(invalid[i]),
+                                     &limits, &parse_err));
+        assert_string_equal(f->err.message, parse_err.message);
+        assert_int_equal(f->err.code, parse_err.code);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(json_test_suite_files, setup, teardown),
         cmocka_unit_test_setup_teardown(json_parse_all_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(json_check_matches_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(json_int64_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(json_int64_written_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(json_doubles_round_trip_bits, setup, teardown),
