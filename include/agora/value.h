@@ -188,8 +188,8 @@ agora_value *agora_json_parse(agora_arena *arena, const char *text, size_t len,
 /*
  * Checks that text[0..len) is a JSON document that agora_json_parse would
  * accept (same grammar, UTF-8 rules and limits, same error in err), without
- * building values, at about twice the speed. Strings with escapes are
- * decoded into scratch, which must be an arena. Returns true when valid.
+ * building values. Strings with escapes are decoded into scratch, which must
+ * be an arena. Returns true when valid.
  */
 bool agora_json_check(agora_arena *scratch, const char *text, size_t len,
                       const agora_json_limits *limits, agora_error *err);
