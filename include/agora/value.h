@@ -172,6 +172,19 @@ typedef struct agora_json_limits {
 agora_json_limits agora_json_limits_default(void);
 
 /*
+ * The largest max_depth a source accepts. Code that walks a value (the
+ * writers, copies, comparisons) recurses once per level, and a worker thread
+ * has a 256 KiB stack; 1,024 levels fit with a wide margin.
+ */
+#define AGORA_JSON_MAX_DEPTH_LIMIT 1024
+
+/*
+ * Limits for reading JSON that a source already checked with its own
+ * limits (DLQ rows, replays): the largest depth and no string limit.
+ */
+agora_json_limits agora_json_limits_widest(void);
+
+/*
  * Parses exactly one JSON document (RFC 8259, surrounding whitespace allowed)
  * from text[0..len) into arena. Rejects invalid UTF-8, lone surrogates
  * escapes, trailing garbage, and input past the limits (limits may be NULL for

@@ -304,7 +304,8 @@ static void append_json_column(agora_buf *buf, agora_arena *arena,
         agora_buf_appendz(buf, "null");
         return;
     }
-    agora_value *v = agora_json_parse(arena, text, strlen(text), NULL, &err);
+    agora_json_limits limits = agora_json_limits_widest();
+    agora_value *v = agora_json_parse(arena, text, strlen(text), &limits, &err);
     if (v != NULL)
         agora_json_write(buf, v);
     else
@@ -590,7 +591,9 @@ static void print_show_field(agora_buf *buf, agora_arena *arena,
         agora_buf_appendz(buf, "NULL\n");
         return;
     }
-    agora_value *v = json ? agora_json_parse(arena, text, strlen(text), NULL, &err)
+    agora_json_limits limits = agora_json_limits_widest();
+    agora_value *v = json ? agora_json_parse(arena, text, strlen(text),
+                                             &limits, &err)
                           : NULL;
     if (v != NULL)
         append_pretty(buf, v, 0);

@@ -1169,6 +1169,14 @@ toml_node *toml_parse_file(const char *path, toml_error *err)
         len += got;
         if (got == 0)
             break;
+        if (len > TOML_MAX_FILE_BYTES) {
+            snprintf(err->message, sizeof err->message,
+                     "the file is larger than %zu MiB, the limit for a "
+                     "config file; check that the path names the config and "
+                     "not a data file",
+                     TOML_MAX_FILE_BYTES >> 20);
+            goto cleanup;
+        }
     }
     if (ferror(file)) {
         snprintf(err->message, sizeof err->message, "cannot read %s: %s", path,

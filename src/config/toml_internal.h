@@ -17,6 +17,13 @@
  * that walks the tree recursively. */
 #define TOML_MAX_DEPTH 128
 
+/*
+ * Largest config file read. It also bounds every string and key in it; a
+ * pipeline config is a few KiB, so a larger file is almost surely a wrong
+ * path (a data file given as --config).
+ */
+#define TOML_MAX_FILE_BYTES ((size_t)16 << 20)
+
 typedef struct toml_chunk toml_chunk;
 
 /* A bump allocator: blocks are only released all at once by toml_free. */

@@ -23,10 +23,10 @@
 #define JSON_DEFAULT_MAX_ELEMENT_BYTES ((int64_t)16 << 20)
 
 /*
- * Maximum nesting the scanner tracks inside one element. The parser itself
- * rejects more than 512 levels with its default limits.
+ * Maximum nesting the scanner tracks inside one element: the largest
+ * max_depth the parser can be given. The parser then applies max_depth.
  */
-#define JSON_SCAN_MAX_DEPTH 1024
+#define JSON_SCAN_MAX_DEPTH AGORA_JSON_MAX_DEPTH_LIMIT
 
 typedef enum json_phase {
     PHASE_START,         /* before '[' */
@@ -41,6 +41,7 @@ typedef enum json_phase {
 typedef struct json_state {
     srcutil_reader reader;
     size_t max_element_bytes;
+    agora_json_limits limits;
     uint64_t record_number;  /* elements fully handled */
     uint64_t resume_records; /* from prepare_resume: elements to skip at open */
     uint64_t skip_records;   /* elements still to skip in this run */
@@ -162,7 +163,7 @@ static int emit_element(json_state *s, agora_batch *batch, size_t end,
     }
 
     agora_error_clear(&parse_err);
-    value = agora_json_parse(batch->arena, text, len, NULL, &parse_err);
+    value = agora_json_parse(batch->arena, text, len, &s->limits, &parse_err);
     if (value != NULL) {
         rc = agora_batch_push(batch, value);
         goto pushed;
@@ -498,6 +499,8 @@ static agora_source *json_create(const agora_value *options,
                              err) != 0)
         goto fail;
     s->max_element_bytes = (size_t)max_element;
+    if (srcutil_json_limits(options, &s->limits, err) != 0)
+        goto fail;
     if (srcutil_reader_init(&s->reader, options, ctx, err) != 0)
         goto fail;
     return source;
@@ -514,6 +517,12 @@ static const agora_option_spec json_options[] = {
     {"max_element_bytes", AGORA_OPT_INT, false, "16777216",
      "maximum size of one array element in bytes; a larger element becomes a "
      "bad record and reading goes on"},
+    {"max_depth", AGORA_OPT_INT, false, "512",
+     "maximum nesting of arrays and objects in a record (at most 1024); a "
+     "deeper record becomes a bad record"},
+    {"max_string_bytes", AGORA_OPT_INT, false, "16777216",
+     "maximum length of one string or key in bytes; a record with a longer "
+     "one becomes a bad record"},
     {NULL, AGORA_OPT_ANY, false, NULL, NULL},
 };
 

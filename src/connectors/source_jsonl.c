@@ -21,6 +21,7 @@
 typedef struct jsonl_state {
     srcutil_reader reader;
     size_t max_line_bytes;
+    agora_json_limits limits;
     uint64_t line_number;  /* lines fully handled since the start of the file */
     uint64_t resume_lines; /* from prepare_resume: lines to skip at open */
     uint64_t skip_lines;   /* lines still to skip in this run */
@@ -204,10 +205,10 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
         if (batch->texts_only) {
             /* Only the text is used: check it instead of building values. */
             value = NULL;
-            valid = agora_json_check(batch->arena, line, len, NULL,
+            valid = agora_json_check(batch->arena, line, len, &s->limits,
                                      &parse_err);
         } else {
-            value = agora_json_parse(batch->arena, line, len, NULL,
+            value = agora_json_parse(batch->arena, line, len, &s->limits,
                                      &parse_err);
             valid = value != NULL;
         }
@@ -302,6 +303,8 @@ static agora_source *jsonl_create(const agora_value *options,
                              err) != 0)
         goto fail;
     s->max_line_bytes = (size_t)max_line;
+    if (srcutil_json_limits(options, &s->limits, err) != 0)
+        goto fail;
     if (srcutil_reader_init(&s->reader, options, ctx, err) != 0)
         goto fail;
     return source;
@@ -318,6 +321,12 @@ static const agora_option_spec jsonl_options[] = {
     {"max_line_bytes", AGORA_OPT_INT, false, "16777216",
      "maximum length of one line in bytes; a longer line becomes a bad "
      "record and reading goes on"},
+    {"max_depth", AGORA_OPT_INT, false, "512",
+     "maximum nesting of arrays and objects in a record (at most 1024); a "
+     "deeper record becomes a bad record"},
+    {"max_string_bytes", AGORA_OPT_INT, false, "16777216",
+     "maximum length of one string or key in bytes; a record with a longer "
+     "one becomes a bad record"},
     {NULL, AGORA_OPT_ANY, false, NULL, NULL},
 };
 

@@ -157,6 +157,35 @@ int srcutil_opt_positive(const agora_value *options, const char *key,
     return 0;
 }
 
+int srcutil_json_limits(const agora_value *options, agora_json_limits *out,
+                        agora_error *err)
+{
+    agora_json_limits defaults = agora_json_limits_default();
+    int64_t depth, string_bytes;
+    int rc;
+
+    rc = srcutil_opt_positive(options, "max_depth",
+                              (int64_t)defaults.max_depth, &depth, err);
+    if (rc != 0)
+        return rc;
+    if (depth > AGORA_JSON_MAX_DEPTH_LIMIT)
+        return agora_error_set_key(err, AGORA_ECONFIG, "max_depth",
+                                   "option 'max_depth' is %lld, above the "
+                                   "largest supported nesting of %d levels; "
+                                   "flatten the records or use at most %d",
+                                   (long long)depth,
+                                   AGORA_JSON_MAX_DEPTH_LIMIT,
+                                   AGORA_JSON_MAX_DEPTH_LIMIT);
+    rc = srcutil_opt_positive(options, "max_string_bytes",
+                              (int64_t)defaults.max_string_bytes,
+                              &string_bytes, err);
+    if (rc != 0)
+        return rc;
+    out->max_depth = (size_t)depth;
+    out->max_string_bytes = (size_t)string_bytes;
+    return 0;
+}
+
 int srcutil_opt_bool(const agora_value *options, const char *key, bool def,
                      bool *out, agora_error *err)
 {

@@ -67,6 +67,14 @@ void srcutil_reader_destroy(srcutil_reader *reader);
 int srcutil_opt_positive(const agora_value *options, const char *key,
                          int64_t def, int64_t *out, agora_error *err);
 
+/*
+ * Reads the JSON limit options max_depth (1 to AGORA_JSON_MAX_DEPTH_LIMIT,
+ * default 512) and max_string_bytes (default 16 MiB) into out. Returns 0 or
+ * AGORA_ECONFIG with the key set in err.
+ */
+int srcutil_json_limits(const agora_value *options, agora_json_limits *out,
+                        agora_error *err);
+
 /* Reads an optional boolean option. Returns 0 or AGORA_ECONFIG. */
 int srcutil_opt_bool(const agora_value *options, const char *key, bool def,
                      bool *out, agora_error *err);

@@ -60,6 +60,15 @@ typedef struct json_parser {
 /* What the parser returns for every value in check-only mode; never read. */
 static agora_value checked;
 
+agora_json_limits agora_json_limits_widest(void)
+{
+    agora_json_limits limits = {
+        .max_depth = AGORA_JSON_MAX_DEPTH_LIMIT,
+        .max_string_bytes = SIZE_MAX,
+    };
+    return limits;
+}
+
 agora_json_limits agora_json_limits_default(void)
 {
     agora_json_limits limits = {

@@ -202,8 +202,11 @@ static int replay_row(replay_context *rc, const agora_dlq_row *row,
     }
 
     agora_arena_reset(rc->arena);
+    /* The source checked the record with its own limits when it was read. */
+    agora_json_limits limits = agora_json_limits_widest();
     agora_value *payload = agora_json_parse(rc->arena, payload_text,
-                                            strlen(payload_text), NULL, &err);
+                                            strlen(payload_text), &limits,
+                                            &err);
     if (payload == NULL) {
         snprintf(rc->reason, sizeof(rc->reason), "the payload is not valid "
                  "JSON (stage %s rows keep the raw input that failed to "

@@ -566,8 +566,9 @@ static int run_middlewares(run_state *rs, size_t n, agora_error *err)
 static int materialize(run_state *rs, size_t i, agora_error *err)
 {
     const agora_string *text = &rs->survivor_texts[i];
+    agora_json_limits limits = agora_json_limits_widest();
     agora_value *value = agora_json_parse(rs->batch.arena, text->ptr,
-                                          text->len, NULL, err);
+                                          text->len, &limits, err);
 
     if (value == NULL)
         return err->code != 0 ? err->code : AGORA_ENOMEM;

@@ -350,6 +350,59 @@ static void sources_jsonl_long_line(void **state)
     free(text);
 }
 
+/*
+ * max_depth and max_string_bytes apply to each line, in the json source as
+ * in the jsonl source: a record past either becomes a bad record naming the
+ * limit, and the records around it are read.
+ */
+static void sources_json_limits_options(void **state)
+{
+    fixture *f = *state;
+    const agora_component_type *types[] = {&agora_source_jsonl_type,
+                                           &agora_source_json_type};
+    const char *files[] = {
+        "{\"a\":[1]}\n{\"a\":[[1]]}\n{\"s\":\"12345\"}\n{\"s\":\"123456\"}\n",
+        "[{\"a\":[1]},{\"a\":[[1]]},{\"s\":\"12345\"},{\"s\":\"123456\"}]",
+    };
+
+    for (size_t k = 0; k < 2; k++) {
+        agora_source *source;
+        result r;
+        const char *path = write_text(f, k == 0 ? "lim.jsonl" : "lim.json",
+                                      files[k]);
+
+        source = create(types[k], options(f, path, "max_depth", "2",
+                                          "max_string_bytes", "5", NULL));
+        read_all(f, source, 100, NULL, &r);
+        assert_int_equal(r.rc, 0);
+        assert_int_equal(r.count, 2);
+        assert_json(f, r.records[0], "{\"a\":[1]}");
+        assert_json(f, r.records[1], "{\"s\":\"12345\"}");
+        assert_int_equal(r.bad_count, 2);
+        assert_non_null(strstr(r.bad[0].error, "limit of 2 arrays and objects"));
+        assert_non_null(strstr(r.bad[1].error, "string of 6 bytes exceeds the "
+                                               "limit of 5 bytes"));
+        result_free(&r);
+        agora_source_free(source);
+    }
+}
+
+/* max_depth above the supported nesting is a configuration error. */
+static void sources_json_depth_option_capped(void **state)
+{
+    fixture *f = *state;
+    agora_component_context ctx = {.base_dir = f->dir, .pipeline_id = "test",
+                                   .instance_name = "jsonl"};
+    agora_error err;
+
+    agora_error_clear(&err);
+    assert_null(agora_source_jsonl_type.create_source(
+        options(f, "x.jsonl", "max_depth", "1025", NULL), &ctx, &err));
+    assert_int_equal(err.code, AGORA_ECONFIG);
+    assert_string_equal(err.key, "max_depth");
+    assert_non_null(strstr(err.message, "largest supported nesting of 1024"));
+}
+
 /* A line longer than the read buffer must be dropped across several reads. */
 static void sources_jsonl_line_beyond_buffer(void **state)
 {
@@ -1549,6 +1602,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(sources_csv_mixed_lines_match_python,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(sources_csv_long_row_becomes_bad,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(sources_json_limits_options, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(sources_json_depth_option_capped,
                                         setup, teardown),
     };
 
