@@ -420,14 +420,21 @@ static int queue_lines(csv_state *s, agora_error *err)
         if (nl == NULL) {
             size_t pending = r->end - r->start;
 
-            if (pending > s->max_row_bytes &&
-                s->parser.pstate == CSV_PSTATE_ROW_NOT_BEGUN) {
+            if (pending <= s->max_row_bytes)
+                return 0; /* wait for the rest of the line */
+            if (s->parser.pstate == CSV_PSTATE_ROW_NOT_BEGUN) {
                 rc = queue_long_line(s, line, pending);
                 if (rc != 0)
                     return callback_failure_code(s, rc, err);
-                r->start = r->end;
                 s->discarding = true;
+            } else {
+                /* Inside a quoted field: libcsv takes any piece, and its
+                 * field limit bounds the memory, not the read buffer. */
+                rc = feed_libcsv(s, line, pending, err);
+                if (rc != 0)
+                    return rc;
             }
+            r->start = r->end;
             return 0;
         }
         body_end = nl;
