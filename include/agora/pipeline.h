@@ -58,6 +58,13 @@ typedef struct agora_batch {
      * parsing it, and push NULL as the record with agora_batch_push_text.
      */
     bool texts_only;
+    /*
+     * Set when the run loop reads the next batch on another thread while
+     * this one is still processed (see agora_source.prefetch_safe). Every
+     * text and value of the batch must then live in the batch arena, not in
+     * a buffer of the source that the next call reuses.
+     */
+    bool prefetching;
 } agora_batch;
 
 /* Appends a record. Returns 0, or AGORA_ELIMIT when the batch is full. */
@@ -65,8 +72,9 @@ int agora_batch_push(agora_batch *batch, agora_value *record);
 
 /*
  * Appends a record together with the JSON text it was parsed from. The text
- * is not copied: it must stay unchanged until the next next_batch call (the
- * batch arena or the source's own read buffer). Leading and trailing
+ * is not copied: it must stay unchanged until the batch arena is reset (text
+ * in the arena), or, unless batch->prefetching is set, until the next
+ * next_batch call (text in the source's own read buffer). Leading and trailing
  * whitespace may be included. record may be NULL only when batch->texts_only
  * is set and the text was checked. Returns 0, or AGORA_ELIMIT when the batch
  * is full.
@@ -109,6 +117,14 @@ typedef struct agora_source {
     void (*close)(void *state);
     /* Frees state and the struct itself. */
     void (*destroy)(struct agora_source *self);
+    /*
+     * True when next_batch and checkpoint may run on a thread of the run
+     * loop's own while the previous batch is processed, as long as the
+     * source honours agora_batch.prefetching. Reading then overlaps with
+     * the middlewares and sinks. False (the zero value) keeps every call on
+     * the thread that runs the pipeline.
+     */
+    bool prefetch_safe;
 } agora_source;
 
 typedef enum agora_verdict {

@@ -945,6 +945,7 @@ static agora_source *csv_create(const agora_value *options,
     source->checkpoint = csv_checkpoint;
     source->close = csv_close;
     source->destroy = csv_destroy;
+    source->prefetch_safe = true;
 
     agora_error_clear(&local);
     delimiter = agora_opt_string(options, "delimiter", ",", &local);

@@ -493,6 +493,7 @@ static agora_source *json_create(const agora_value *options,
     source->checkpoint = json_checkpoint;
     source->close = json_close;
     source->destroy = json_destroy;
+    source->prefetch_safe = true;
 
     if (srcutil_opt_positive(options, "max_element_bytes",
                              JSON_DEFAULT_MAX_ELEMENT_BYTES, &max_element,

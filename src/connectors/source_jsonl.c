@@ -130,7 +130,7 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
         int rc;
 
         if (s->discarding) {
-            if (batch->texts != NULL && added > 0)
+            if (batch->texts != NULL && !batch->prefetching && added > 0)
                 break; /* discarding refills the buffer; see above */
             rc = discard_rest_of_line(s, err);
             if (rc < 0)
@@ -157,7 +157,7 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
 
             /* A fill moves the buffer, and the texts of this batch point
              * into it: end the batch first. */
-            if (batch->texts != NULL && added > 0)
+            if (batch->texts != NULL && !batch->prefetching && added > 0)
                 break;
             n = srcutil_reader_fill(r, err);
             if (n < 0)
@@ -212,7 +212,18 @@ static int jsonl_next_batch(void *state, agora_batch *batch, agora_error *err)
                                      &parse_err);
             valid = value != NULL;
         }
-        if (valid) {
+        if (valid && batch->texts != NULL && batch->prefetching) {
+            /* The next call reuses the buffer while this batch is still
+             * processed: the text moves into the batch arena. */
+            char *copy = agora_arena_alloc(batch->arena, len ? len : 1);
+            if (copy == NULL)
+                return agora_error_set(err, AGORA_ENOMEM,
+                                       "out of memory reading %s:%llu",
+                                       r->display,
+                                       (unsigned long long)s->line_number + 1);
+            memcpy(copy, line, len);
+            rc = agora_batch_push_text(batch, value, copy, len);
+        } else if (valid) {
             rc = agora_batch_push_text(batch, value, line, len);
         } else if (parse_err.code == AGORA_ENOMEM) {
             return agora_error_set(err, AGORA_ENOMEM,
@@ -297,6 +308,7 @@ static agora_source *jsonl_create(const agora_value *options,
     source->checkpoint = jsonl_checkpoint;
     source->close = jsonl_close;
     source->destroy = jsonl_destroy;
+    source->prefetch_safe = true;
 
     if (srcutil_opt_positive(options, "max_line_bytes",
                              JSONL_DEFAULT_MAX_LINE_BYTES, &max_line,

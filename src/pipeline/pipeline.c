@@ -18,6 +18,7 @@
 #include "agora/pipeline.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +404,14 @@ typedef struct run_state {
     bool resuming;         /* a saved checkpoint was loaded */
     bool canceled;         /* the run stopped on *cancel, not at the end */
     uint64_t since_save;   /* records handled since the last save */
+    /*
+     * With a prefetching source: the source's position after the last
+     * batch handled (or at the start), copied into position_arena, because
+     * the source itself may already be a batch further.
+     */
+    bool prefetch;
+    agora_arena *position_arena;
+    agora_value *position;
 } run_state;
 
 static int dlq_begin_once(run_state *rs, agora_error *err)
@@ -915,7 +924,8 @@ static char *checkpoint_document(run_state *rs, bool *oom)
     *oom = false;
     if (source->checkpoint == NULL)
         return NULL;
-    value = source->checkpoint(source->state, rs->batch.arena);
+    value = rs->prefetch ? rs->position
+                         : source->checkpoint(source->state, rs->batch.arena);
     if (value == NULL)
         return NULL;
     doc = agora_checkpoint_document_new(rs->bp->delivery.pipeline_id,
@@ -984,6 +994,292 @@ static int checkpoint_finish(run_state *rs, int run_rc, char *final_doc,
         rs->summary->last_checkpoint = final_doc;
     }
     return 0;
+}
+
+/* ---- Prefetching ------------------------------------------------------ */
+
+/*
+ * A prefetching run reads with two batches: a reader thread fills one while
+ * the run loop handles the other, so decoding overlaps with the middlewares
+ * and sinks on a machine with more than one core. The reader sizes batches
+ * exactly as the loop would (max_records, checkpoint save points), takes the
+ * source's position after each batch for the checkpoint, and stops after
+ * the end of input, an error or a stop request.
+ */
+typedef struct prefetch_slot {
+    agora_batch batch;
+    int rc;               /* next_batch's result */
+    agora_error err;      /* filled when rc < 0 */
+    agora_value *position; /* source position after the batch, in its arena */
+    bool full;            /* filled and not yet handed back by the loop */
+} prefetch_slot;
+
+typedef struct prefetcher {
+    run_state *rs;
+    uint64_t max_records;
+    const _Atomic bool *cancel;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    prefetch_slot slots[2];
+    int fill; /* slot the reader fills next */
+    int take; /* slot the loop handles next */
+    bool stop;
+} prefetcher;
+
+/* Stack of the reader thread: sources keep parser state on the heap. */
+#define PREFETCH_STACK_BYTES (512u * 1024u)
+
+static void *prefetch_main(void *arg)
+{
+    prefetcher *pf = arg;
+    run_state *rs = pf->rs;
+    agora_bound_pipeline *bp = rs->bp;
+    agora_source *source = bp->source;
+    uint64_t produced = 0, since_save = 0;
+
+    for (;;) {
+        prefetch_slot *slot;
+        size_t want = bp->delivery.batch_size;
+        bool end = false;
+
+        pthread_mutex_lock(&pf->lock);
+        while (!pf->stop && pf->slots[pf->fill].full)
+            pthread_cond_wait(&pf->changed, &pf->lock);
+        if (pf->stop) {
+            pthread_mutex_unlock(&pf->lock);
+            return NULL;
+        }
+        slot = &pf->slots[pf->fill];
+        pthread_mutex_unlock(&pf->lock);
+
+        if (pf->max_records > 0) {
+            uint64_t left = pf->max_records - produced;
+            if (left < want)
+                want = (size_t)left;
+        }
+        if (rs->store != NULL && bp->checkpoint_every - since_save < want)
+            want = (size_t)(bp->checkpoint_every - since_save);
+
+        agora_arena_reset(slot->batch.arena);
+        slot->batch.count = 0;
+        slot->batch.cap = want;
+        slot->batch.bad_count = 0;
+        slot->position = NULL;
+        agora_error_clear(&slot->err);
+        slot->rc = want == 0 ? 0
+                             : source->next_batch(source->state, &slot->batch,
+                                                  &slot->err);
+        if (slot->rc >= 0 && rs->store != NULL && source->checkpoint != NULL)
+            slot->position = source->checkpoint(source->state,
+                                                slot->batch.arena);
+        produced += slot->batch.count + slot->batch.bad_count;
+        since_save += slot->batch.count + slot->batch.bad_count;
+        if (since_save >= bp->checkpoint_every)
+            since_save = 0;
+        end = slot->rc <= 0 ||
+              (slot->batch.count == 0 && slot->batch.bad_count == 0) ||
+              (pf->cancel != NULL && atomic_load(pf->cancel));
+
+        pthread_mutex_lock(&pf->lock);
+        slot->full = true;
+        pf->fill ^= 1;
+        pthread_cond_broadcast(&pf->changed);
+        pthread_mutex_unlock(&pf->lock);
+        if (end)
+            return NULL;
+    }
+}
+
+/*
+ * Waits for the next filled slot. The reader stops only after filling a
+ * slot that ends the stream (end of input, an error, or a batch read after
+ * cancel was set, after which the loop stops at its cancel check), so the
+ * loop never waits for a slot that will not come.
+ */
+static prefetch_slot *prefetch_take(prefetcher *pf)
+{
+    prefetch_slot *slot;
+
+    pthread_mutex_lock(&pf->lock);
+    while (!pf->slots[pf->take].full)
+        pthread_cond_wait(&pf->changed, &pf->lock);
+    slot = &pf->slots[pf->take];
+    pthread_mutex_unlock(&pf->lock);
+    return slot;
+}
+
+static void prefetch_release(prefetcher *pf, prefetch_slot *slot)
+{
+    pthread_mutex_lock(&pf->lock);
+    slot->full = false;
+    pf->take ^= 1;
+    pthread_cond_broadcast(&pf->changed);
+    pthread_mutex_unlock(&pf->lock);
+}
+
+/* Keeps a copy of the position of the batch just handled. */
+static int prefetch_keep_position(run_state *rs, const agora_value *position,
+                                  agora_error *err)
+{
+    if (position == NULL)
+        return 0;
+    agora_arena_reset(rs->position_arena);
+    rs->position = agora_value_copy(rs->position_arena, position);
+    if (rs->position == NULL)
+        return agora_error_set(err, AGORA_ENOMEM, "out of memory");
+    return 0;
+}
+
+/*
+ * The stream loop of a prefetching run: the same steps as stream(), with
+ * the batches coming from the reader thread.
+ */
+static int stream_prefetch(run_state *rs, prefetcher *pf,
+                           const _Atomic bool *cancel, agora_error *err)
+{
+    agora_bound_pipeline *bp = rs->bp;
+
+    for (;;) {
+        prefetch_slot *slot;
+        int rc;
+
+        if (cancel != NULL && atomic_load(cancel)) {
+            AGORA_WARN("pipeline", "run_canceled", bp->delivery.pipeline_id,
+                       rs->summary->run_id,
+                       "run canceled after %llu records",
+                       (unsigned long long)rs->summary->records_consumed);
+            rs->canceled = true;
+            rs->summary->canceled = true;
+            return 0;
+        }
+        slot = prefetch_take(pf);
+        rs->batch = slot->batch;
+        if (slot->rc < 0) {
+            if (rs->batch.count > 0 || rs->batch.bad_count > 0) {
+                rc = process_batch(rs, err);
+                publish_live(rs);
+                if (rc != 0)
+                    return rc;
+            }
+            *err = slot->err;
+            if (err->message[0] != '\0')
+                agora_error_prefix(err, "source '%s'", bp->source->name);
+            else
+                agora_error_set(err, slot->rc, "source '%s' failed: %s",
+                                bp->source->name, agora_strerror(slot->rc));
+            err->code = slot->rc;
+            return slot->rc;
+        }
+        if (rs->batch.count == 0 && rs->batch.bad_count == 0)
+            return 0;
+
+        rc = process_batch(rs, err);
+        publish_live(rs);
+        if (rc == 0 && rs->store != NULL)
+            rc = prefetch_keep_position(rs, slot->position, err);
+        rs->since_save += rs->batch.count + rs->batch.bad_count;
+        prefetch_release(pf, slot);
+        if (rc != 0)
+            return rc;
+        if (rs->store != NULL && rs->since_save >= bp->checkpoint_every) {
+            rc = checkpoint_save(rs, err);
+            if (rc != 0)
+                return rc;
+        }
+    }
+}
+
+/* Whether this run reads ahead on a second thread. */
+static bool use_prefetch(const agora_bound_pipeline *bp)
+{
+    return bp->source->prefetch_safe;
+}
+
+/*
+ * Runs stream_prefetch with a reader thread, which is stopped and joined
+ * before returning. Falls back to stream() when the thread or the second
+ * batch cannot be made.
+ */
+static int stream(run_state *rs, uint64_t max_records,
+                  const _Atomic bool *cancel, agora_error *err);
+
+static int stream_with_prefetch(run_state *rs, uint64_t max_records,
+                                const _Atomic bool *cancel, agora_error *err)
+{
+    size_t batch_size = rs->bp->delivery.batch_size;
+    prefetcher pf;
+    pthread_attr_t attr;
+    agora_batch *second;
+    int rc;
+
+    memset(&pf, 0, sizeof(pf));
+    pf.rs = rs;
+    pf.max_records = max_records;
+    pf.cancel = cancel;
+    pf.slots[0].batch = rs->batch;
+    second = &pf.slots[1].batch;
+    *second = rs->batch;
+    second->arena = agora_arena_new(0);
+    second->records = calloc(batch_size, sizeof(agora_value *));
+    second->texts = rs->batch.texts != NULL
+                        ? calloc(batch_size, sizeof(agora_string))
+                        : NULL;
+    second->bad = NULL;
+    second->bad_cap = 0;
+    rs->position_arena = agora_arena_new(4096);
+    if (second->arena == NULL || second->records == NULL ||
+        (rs->batch.texts != NULL && second->texts == NULL) ||
+        rs->position_arena == NULL) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "out of memory starting run");
+        goto cleanup;
+    }
+    pf.slots[0].batch.prefetching = true;
+    second->prefetching = true;
+    rs->prefetch = true;
+    if (rs->store != NULL && rs->bp->source->checkpoint != NULL) {
+        /* The resume position until a first batch is handled. */
+        agora_value *start = rs->bp->source->checkpoint(
+            rs->bp->source->state, rs->position_arena);
+        rs->position = start;
+    }
+
+    if (pthread_mutex_init(&pf.lock, NULL) != 0 ||
+        pthread_cond_init(&pf.changed, NULL) != 0) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "cannot create a lock");
+        goto cleanup;
+    }
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, PREFETCH_STACK_BYTES);
+    rc = pthread_create(&pf.thread, &attr, prefetch_main, &pf);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        rc = agora_error_set(err, AGORA_ENOMEM,
+                             "cannot start the reader thread: %s",
+                             strerror(rc));
+        goto destroy_sync;
+    }
+
+    rc = stream_prefetch(rs, &pf, cancel, err);
+
+    pthread_mutex_lock(&pf.lock);
+    pf.stop = true;
+    pthread_cond_broadcast(&pf.changed);
+    pthread_mutex_unlock(&pf.lock);
+    pthread_join(pf.thread, NULL);
+
+destroy_sync:
+    pthread_mutex_destroy(&pf.lock);
+    pthread_cond_destroy(&pf.changed);
+cleanup:
+    /* Slot 0 owns rs->batch's arrays (bad may have been reallocated). */
+    rs->batch = pf.slots[0].batch;
+    rs->batch.prefetching = false;
+    agora_arena_free(second->arena);
+    free(second->records);
+    free(second->texts);
+    free(second->bad);
+    return rc;
 }
 
 /* Streams the open source through the pipeline until it ends. */
@@ -1185,7 +1481,10 @@ int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
     }
     source_opened = true;
 
-    rc = stream(&rs, max_records, cancel, err);
+    if (use_prefetch(bp))
+        rc = stream_with_prefetch(&rs, max_records, cancel, err);
+    else
+        rc = stream(&rs, max_records, cancel, err);
     if (rc == 0 && rs.store != NULL) {
         /* Taken while the source is still open; saved after the stop. */
         final_doc = checkpoint_document(&rs, &oom);
@@ -1204,6 +1503,7 @@ cleanup:
         rs.store = NULL;
     }
     free(final_doc);
+    agora_arena_free(rs.position_arena);
     free_run_state(&rs);
     summary->elapsed_seconds = monotonic_seconds() - t0;
     if (rs.errors_logged > 100)
