@@ -9,6 +9,7 @@
 
 #include "agora/value.h"
 #include "core/json_impl.h"
+#include "core/json_keys.h"
 
 /* Appends len bytes; the NUL terminator is written once at the end. */
 static inline int put(agora_buf *buf, const void *data, size_t len)
@@ -289,10 +290,36 @@ static const unsigned char plain_byte[256] = {
  * the destination needs len bytes of room. A string
  * of 8 bytes or more ends with one overlapping word instead of a byte loop.
  */
-static inline size_t copy_plain(char *dest, const unsigned char *src,
-                                size_t len)
+/* core_json_special_bytes on 4 bytes. */
+static inline uint32_t special_bytes32(uint32_t v)
+{
+    const uint32_t ones = 0x01010101u;
+    uint32_t quote = v ^ (ones * '"');
+    uint32_t backslash = v ^ (ones * '\\');
+    uint32_t flags = ((quote - ones) & ~quote) |
+                     ((backslash - ones) & ~backslash) |
+                     ((v - ones * 0x20) & ~v) | v;
+
+    return flags & 0x80808080u;
+}
+
+static inline __attribute__((always_inline)) size_t
+copy_plain(char *dest, const unsigned char *src, size_t len)
 {
     size_t done = 0;
+
+    /* 4 to 7 bytes, common for short values: two overlapping words. */
+    if (len >= 4 && len < 8) {
+        uint32_t head, tail;
+
+        memcpy(&head, src, 4);
+        memcpy(&tail, src + len - 4, 4);
+        if (special_bytes32(head) == 0 && special_bytes32(tail) == 0) {
+            memcpy(dest, &head, 4);
+            memcpy(dest + len - 4, &tail, 4);
+            return len;
+        }
+    }
 
 #if defined(__SSE2__)
     while (len - done >= 16) {
@@ -491,3 +518,83 @@ int agora_json_write(agora_buf *buf, const agora_value *value)
         buf->data[buf->len] = '\0';
     return 0;
 }
+
+/* ---- Records with cached keys ------------------------------------------ */
+
+void core_json_keys_clear(core_json_keys *keys)
+{
+    for (size_t i = 0; i < CORE_KEY_SLOTS; i++)
+        keys->slots[i].ptr = NULL;
+}
+
+/* Renders `"key":` into slot when the key is plain and short enough. */
+static void remember_key(core_key_slot *slot, const agora_string *key)
+{
+    slot->ptr = NULL;
+    if (key->len + 3 > CORE_KEY_TEXT)
+        return;
+    slot->text[0] = '"';
+    if (copy_plain(slot->text + 1, (const unsigned char *)key->ptr, key->len) !=
+        key->len)
+        return;
+    slot->text[key->len + 1] = '"';
+    slot->text[key->len + 2] = ':';
+    slot->text_len = (unsigned char)(key->len + 3);
+    slot->ptr = key->ptr;
+    slot->len = key->len;
+}
+
+int core_json_write_record(agora_buf *buf, const agora_value *value,
+                           core_json_keys *keys)
+{
+    int rc;
+
+    if (value == NULL || value->type != AGORA_OBJECT)
+        return agora_json_write(buf, value);
+
+    rc = put_char(buf, '{');
+    for (size_t i = 0; rc == 0 && i < value->u.object.len; i++) {
+        const agora_member *member = &value->u.object.members[i];
+        core_key_slot *slot = i < CORE_KEY_SLOTS ? &keys->slots[i] : NULL;
+
+        if (slot != NULL &&
+            (slot->ptr != member->key.ptr || slot->len != member->key.len))
+            remember_key(slot, &member->key);
+        if (slot == NULL || slot->ptr == NULL) {
+            /* Not cacheable: the general path. */
+            if (!write_plain_member(buf, member, i > 0)) {
+                if (i > 0)
+                    rc = put_char(buf, ',');
+                if (rc == 0)
+                    rc = write_string(buf, member->key.ptr, member->key.len);
+                if (rc == 0)
+                    rc = put_char(buf, ':');
+                if (rc == 0)
+                    rc = write_value(buf, member->value);
+            }
+            continue;
+        }
+        /* A comma and the whole slot are copied at a fixed size, which
+         * compiles to a few register moves; only text_len bytes count. */
+        if (buf->cap - buf->len < CORE_KEY_TEXT + 2) {
+            rc = agora_buf_reserve(buf, CORE_KEY_TEXT + 1);
+            if (rc != 0)
+                break;
+        }
+        if (i > 0)
+            buf->data[buf->len++] = ',';
+        memcpy(buf->data + buf->len, slot->text, CORE_KEY_TEXT);
+        buf->len += slot->text_len;
+        if (member->value != NULL && member->value->type == AGORA_STRING)
+            rc = write_string(buf, member->value->u.string.ptr,
+                              member->value->u.string.len);
+        else
+            rc = write_value(buf, member->value);
+    }
+    if (rc == 0)
+        rc = put_char(buf, '}');
+    if (rc == 0)
+        buf->data[buf->len] = '\0';
+    return rc;
+}
+

@@ -1,0 +1,45 @@
+/*
+ * A cache of rendered object keys for writers that serialize many records
+ * of the same shape, such as the rows of one CSV batch, whose records share
+ * their key strings.
+ *
+ * Slot i remembers the key of member i of the last record (its pointer and
+ * length) and its rendered text `"key":`. A member whose key has the same
+ * pointer and length is the same string as long as the memory it points
+ * into is not reused, so the cache must be cleared whenever that can
+ * happen: at the start of every batch, before the batch arena is reset.
+ */
+#ifndef AGORA_CORE_JSON_KEYS_H
+#define AGORA_CORE_JSON_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agora/value.h"
+
+#define CORE_KEY_SLOTS 64
+#define CORE_KEY_TEXT 48 /* rendered `"key":`, so keys up to 45 bytes */
+
+typedef struct core_key_slot {
+    const char *ptr; /* NULL = empty */
+    size_t len;
+    unsigned char text_len;
+    char text[CORE_KEY_TEXT];
+} core_key_slot;
+
+typedef struct core_json_keys {
+    core_key_slot slots[CORE_KEY_SLOTS];
+} core_json_keys;
+
+/* Empties every slot. */
+void core_json_keys_clear(core_json_keys *keys);
+
+/*
+ * Appends value as agora_json_write does (the same bytes), taking the keys
+ * of a top-level object from keys where they match. Returns 0 or
+ * AGORA_ENOMEM.
+ */
+int core_json_write_record(agora_buf *buf, const agora_value *value,
+                           core_json_keys *keys);
+
+#endif
