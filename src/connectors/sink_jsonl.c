@@ -19,6 +19,7 @@
 #include "agora/log.h"
 #include "connectors/connectors.h"
 #include "connectors/sink_common.h"
+#include "core/json_keys.h"
 
 /* Bytes buffered before a write inside a batch; bounds memory for huge batches. */
 #define JSONL_CHUNK (1u << 20)
@@ -26,6 +27,7 @@
 typedef struct jsonl_sink {
     char *name;
     sink_file file;
+    core_json_keys keys; /* valid within one write_batch call */
     bool append;
     bool resuming; /* set by set_resume for the next open */
 } jsonl_sink;
@@ -67,6 +69,7 @@ static int jsonl_write_batch_texts(void *state, agora_value *const *records,
     int rc;
 
     sink_file_begin_batch(&s->file);
+    core_json_keys_clear(&s->keys);
     for (size_t i = 0; i < n; i++) {
         results[i].error = NULL;
         if (texts != NULL && texts[i].ptr != NULL) {
@@ -77,7 +80,7 @@ static int jsonl_write_batch_texts(void *state, agora_value *const *records,
                 buf->len += texts[i].len + 1;
             }
         } else {
-            rc = agora_json_write(buf, records[i]);
+            rc = core_json_write_record(buf, records[i], &s->keys);
             if (rc == 0)
                 rc = agora_buf_append(buf, "\n", 1);
         }
