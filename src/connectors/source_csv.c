@@ -36,6 +36,7 @@
 
 #include "connectors/connectors.h"
 #include "connectors/source_util.h"
+#include "core/json_keys.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -99,6 +100,8 @@ typedef struct csv_state {
     uint64_t skip_rows;    /* rows still to skip in this run */
 
     agora_buf scratch; /* re-joined raw text of a bad row */
+    agora_buf json;    /* JSON text of one record (push_with_text) */
+    core_json_keys keys; /* rendered keys of the current batch */
 } csv_state;
 
 static int offsets_push(csv_offsets *o, size_t value)
@@ -751,6 +754,27 @@ static int push_bad_row(csv_state *s, agora_batch *batch, size_t first,
 }
 
 /*
+ * Pushes record with its JSON text, for a run whose sinks use only texts:
+ * the text is rendered here, on the thread that reads ahead when the run
+ * prefetches, which leaves the sinks little more than a copy. The bytes are
+ * those the sink would write for the record (the same writer).
+ */
+static int push_with_text(csv_state *s, agora_batch *batch,
+                          agora_value *record)
+{
+    char *text;
+
+    s->json.len = 0;
+    if (core_json_write_record(&s->json, record, &s->keys) != 0)
+        return AGORA_ENOMEM;
+    text = agora_arena_alloc(batch->arena, s->json.len);
+    if (text == NULL)
+        return AGORA_ENOMEM;
+    memcpy(text, s->json.data, s->json.len);
+    return agora_batch_push_text(batch, record, text, s->json.len);
+}
+
+/*
  * Turns queued row `row` into a record or a bad record. Returns 0 or a
  * negative code (AGORA_ELIMIT when the batch has no room left).
  */
@@ -853,6 +877,8 @@ static int emit_row(csv_state *s, agora_batch *batch, size_t row)
     record->u.object.members = members;
     record->u.object.len = count;
     record->u.object.cap = count;
+    if (batch->texts_only)
+        return push_with_text(s, batch, record);
     return agora_batch_push(batch, record);
 }
 
@@ -862,6 +888,7 @@ static int csv_next_batch(void *state, agora_batch *batch, agora_error *err)
     int added = 0;
 
     s->batch_columns = NULL; /* the arena was reset or is a new one */
+    core_json_keys_clear(&s->keys); /* its keys pointed into that arena */
     if (s->reader.fd < 0)
         return agora_error_set(err, AGORA_ESTATE,
                                "csv source '%s' is not open",
@@ -929,6 +956,7 @@ static void csv_destroy(agora_source *self)
         srcutil_reader_destroy(&s->reader);
         agora_buf_free(&s->bytes);
         agora_buf_free(&s->scratch);
+        agora_buf_free(&s->json);
         free(s->field_ends.items);
         free(s->row_ends.items);
         free(s->long_rows.items);
@@ -956,6 +984,7 @@ static agora_source *csv_create(const agora_value *options,
     s->reader.fd = -1;
     agora_buf_init(&s->bytes);
     agora_buf_init(&s->scratch);
+    agora_buf_init(&s->json);
     source->name = "csv";
     source->state = s;
     source->open = csv_open;
