@@ -68,4 +68,40 @@ check_eq "mapped run exits 0" 0 "$status"
 check_eq "a rebuilt record is serialized again" \
   '{"cost":1.5,"n":100.0,"z":0}' "$(cat out/mapped.jsonl)"
 
+# CSV to JSONL: without middlewares the csv source renders each record's
+# text itself; with a filter the sink serializes the values. Both must give
+# the bytes of Python's json.dumps (compact, UTF-8 kept) over csv.DictReader.
+printf 'name,note,tab\n' >rows.csv
+printf 'plain,"with, comma",a\tb\n' >>rows.csv
+printf 'caf\xc3\xa9,"say ""hi""",back\\slash\n' >>rows.csv
+printf 'ctl\x01x,"two\nlines",\n' >>rows.csv
+cat >csv_plain.toml <<'TOML'
+format = "agora/v1"
+[pipelines.rows]
+source = { type = "csv", path = "rows.csv" }
+sinks = [{ type = "jsonl", path = "out/rows_plain.jsonl" }]
+TOML
+cat >csv_filtered.toml <<'TOML'
+format = "agora/v1"
+[pipelines.rows]
+source = { type = "csv", path = "rows.csv" }
+middlewares = [{ type = "filter", expression = "name is not null" }]
+sinks = [{ type = "jsonl", path = "out/rows_filtered.jsonl" }]
+TOML
+python3 -c '
+import csv, json, sys
+with open("rows.csv", newline="", encoding="utf-8") as f:
+    for row in csv.DictReader(f):
+        sys.stdout.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+' >expected_rows.jsonl
+for variant in plain filtered; do
+  status=0; "$AGORA_BIN" run --config "csv_$variant.toml" >/dev/null 2>&1 || status=$?
+  check_eq "csv $variant run exits 0" 0 "$status"
+  if cmp -s expected_rows.jsonl "out/rows_$variant.jsonl"; then
+    pass "csv $variant output matches Python's rendering byte for byte"
+  else
+    fail "csv $variant output differs: $(diff expected_rows.jsonl "out/rows_$variant.jsonl" | head -10)"
+  fi
+done
+
 finish
