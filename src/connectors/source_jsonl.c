@@ -59,7 +59,8 @@ static int push_long_line(jsonl_state *s, agora_batch *batch, const char *line,
 
     snprintf(message, sizeof(message),
              "%s:%llu: line longer than max_line_bytes (%zu bytes); the raw "
-             "text holds its first %zu bytes",
+             "text holds its first %zu bytes; raise max_line_bytes to read "
+             "such lines",
              s->reader.display, (unsigned long long)s->line_number + 1,
              s->max_line_bytes, raw_len);
     return agora_batch_push_bad(batch, line, raw_len, message);
@@ -73,12 +74,15 @@ static int push_bad_line(jsonl_state *s, agora_batch *batch, const char *line,
     size_t parser_line, column;
     const char *detail;
 
-    /* A line contains no '\n', so the parser's line is always 1. Drop it. */
+    /* A line contains no '\n', so the parser's line is always 1. Drop it.
+     * A limit is not a syntax error: the text may well be valid JSON. */
     if (srcutil_json_error_split(parse_err->message, &parser_line, &column,
                                  &detail))
-        snprintf(message, sizeof(message),
-                 "%s:%llu: invalid JSON at column %zu: %s", s->reader.display,
-                 number, column, detail);
+        snprintf(message, sizeof(message), "%s:%llu: %s at column %zu: %s",
+                 s->reader.display, number,
+                 parse_err->code == AGORA_ELIMIT ? "record past a limit"
+                                                 : "invalid JSON",
+                 column, detail);
     else
         snprintf(message, sizeof(message), "%s:%llu: %s", s->reader.display,
                  number, parse_err->message);
