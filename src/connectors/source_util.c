@@ -11,6 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 int srcutil_reader_init(srcutil_reader *reader, const agora_value *options,
                         const agora_component_context *ctx, agora_error *err)
 {
@@ -266,7 +270,14 @@ bool srcutil_utf8_valid(const char *s, size_t len)
         unsigned char lo = 0x80, hi = 0xBF;
 
         if (c < 0x80) {
-            /* ASCII runs are the common case: step over 8 bytes at a time. */
+            /* ASCII runs are the common case: step over 16 bytes at a time
+             * with SSE2 (every x86-64 CPU), then 8. */
+#if defined(__SSE2__)
+            while (end - p >= 16 &&
+                   _mm_movemask_epi8(_mm_loadu_si128(
+                       (const __m128i *)(const void *)p)) == 0)
+                p += 16;
+#endif
             while (end - p >= 8) {
                 uint64_t v;
 

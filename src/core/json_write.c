@@ -364,7 +364,8 @@ copy_plain(char *dest, const unsigned char *src, size_t len)
  * capacity check and one copy; other strings take write_string_slow from
  * the first byte that needs it.
  */
-static inline int write_string(agora_buf *buf, const char *s, size_t len)
+static inline __attribute__((always_inline)) int
+write_string(agora_buf *buf, const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t plain;
