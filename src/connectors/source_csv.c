@@ -775,6 +775,28 @@ static int push_with_text(csv_state *s, agora_batch *batch,
 }
 
 /*
+ * Pushes the row as its JSON text alone (record NULL), for a run whose
+ * sinks use only texts and whose values are all strings: no value is
+ * built, and the row's fields are rendered straight from the queue.
+ */
+static int push_row_text(csv_state *s, agora_batch *batch, size_t first,
+                         size_t count)
+{
+    char *text;
+
+    s->json.len = 0;
+    if (core_json_write_string_row(&s->json, &s->keys, s->columns,
+                                   s->bytes.data, field_start(s, first),
+                                   s->field_ends.items + first, count) != 0)
+        return AGORA_ENOMEM;
+    text = agora_arena_alloc(batch->arena, s->json.len);
+    if (text == NULL)
+        return AGORA_ENOMEM;
+    memcpy(text, s->json.data, s->json.len);
+    return agora_batch_push_text(batch, NULL, text, s->json.len);
+}
+
+/*
  * Turns queued row `row` into a record or a bad record. Returns 0 or a
  * negative code (AGORA_ELIMIT when the batch has no room left).
  */
@@ -827,6 +849,9 @@ static int emit_row(csv_state *s, agora_batch *batch, size_t row)
         }
         return push_bad_row(s, batch, first, last, message);
     }
+
+    if (batch->texts_only && !s->infer_types && !s->empty_as_null)
+        return push_row_text(s, batch, first, count);
 
     if (s->batch_columns == NULL) {
         agora_string *names = agora_arena_alloc(batch->arena,

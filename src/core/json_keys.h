@@ -42,4 +42,17 @@ void core_json_keys_clear(core_json_keys *keys);
 int core_json_write_record(agora_buf *buf, const agora_value *value,
                            core_json_keys *keys);
 
+/*
+ * Appends the object {"names[0]":"value 0",...} of count string values
+ * laid out in text one after the other, each followed by one separator byte:
+ * value i spans [first_start, ends[0]) for i = 0 and [ends[i-1] + 1, ends[i])
+ * after it. The bytes are those core_json_write_record gives for the same
+ * record. names[i] must keep its address while keys is in use. Returns 0 or
+ * AGORA_ENOMEM.
+ */
+int core_json_write_string_row(agora_buf *buf, core_json_keys *keys,
+                               const agora_string *names, const char *text,
+                               size_t first_start, const size_t *ends,
+                               size_t count);
+
 #endif

@@ -599,3 +599,45 @@ int core_json_write_record(agora_buf *buf, const agora_value *value,
     return rc;
 }
 
+int core_json_write_string_row(agora_buf *buf, core_json_keys *keys,
+                               const agora_string *names, const char *text,
+                               size_t first_start, const size_t *ends,
+                               size_t count)
+{
+    int rc = put_char(buf, '{');
+
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        core_key_slot *slot = i < CORE_KEY_SLOTS ? &keys->slots[i] : NULL;
+        size_t start = i == 0 ? first_start : ends[i - 1] + 1;
+
+        if (slot != NULL &&
+            (slot->ptr != names[i].ptr || slot->len != names[i].len))
+            remember_key(slot, &names[i]);
+        if (slot != NULL && slot->ptr != NULL) {
+            if (buf->cap - buf->len < CORE_KEY_TEXT + 2) {
+                rc = agora_buf_reserve(buf, CORE_KEY_TEXT + 1);
+                if (rc != 0)
+                    break;
+            }
+            if (i > 0)
+                buf->data[buf->len++] = ',';
+            memcpy(buf->data + buf->len, slot->text, CORE_KEY_TEXT);
+            buf->len += slot->text_len;
+        } else {
+            if (i > 0)
+                rc = put_char(buf, ',');
+            if (rc == 0)
+                rc = write_string(buf, names[i].ptr, names[i].len);
+            if (rc == 0)
+                rc = put_char(buf, ':');
+        }
+        if (rc == 0)
+            rc = write_string(buf, text + start, ends[i] - start);
+    }
+    if (rc == 0)
+        rc = put_char(buf, '}');
+    if (rc == 0)
+        buf->data[buf->len] = '\0';
+    return rc;
+}
+
