@@ -104,4 +104,24 @@ for variant in plain filtered; do
   fi
 done
 
+# When the sink fails, a record that was only rendered as text reaches the
+# DLQ as a value parsed back from that text: the same JSON document.
+if [ -w /dev/full ]; then
+  cat >csv_full.toml <<'TOML'
+format = "agora/v1"
+[pipelines.rows]
+source = { type = "csv", path = "rows.csv" }
+dlq = { path = "out/full_dlq.db" }
+sinks = [{ type = "jsonl", name = "full", path = "out/full.jsonl" }]
+TOML
+  ln -s /dev/full out/full.jsonl
+  status=0; "$AGORA_BIN" run --config csv_full.toml >/dev/null 2>&1 || status=$?
+  check_eq "csv run into a full disk completes with a dlq" 0 "$status"
+  sqlite3 out/full_dlq.db "SELECT record FROM dlq_records ORDER BY id" >dlq_records.txt
+  check_eq "every row is in the dlq as the same document" \
+    "$(jq -c -S . expected_rows.jsonl)" "$(jq -c -S . dlq_records.txt)"
+else
+  echo "skip: /dev/full is not available"
+fi
+
 finish
