@@ -3,10 +3,13 @@
  *
  * The first input byte picks the options: bits 0-1 the delimiter (',', ';',
  * tab or '|'), bit 2 infer_types, bit 3 empty_as_null, bit 4 a resume from
- * a checkpoint after the first pass. The remaining bytes are written to a
- * file in a private temporary directory and read through the real source
- * into batches of 7 records. Every record must write as JSON that parses
- * again, because the source promises valid UTF-8 strings.
+ * a checkpoint after the first pass, bit 5 batches that collect JSON texts,
+ * bit 6 texts only (the source may then give a text and no value) and bit 7
+ * batches marked as prefetching. The remaining bytes are written to a file
+ * in a private temporary directory and read through the real source into
+ * batches of 7 records. Every record must write as JSON that parses again,
+ * because the source promises valid UTF-8 strings, and every text must
+ * parse into an object equal to its record.
  *
  * The same file builds into tests/unit/test_fuzz_regressions.c, which renames
  * LLVMFuzzerTestOneInput, so every static here carries the fuzz_csv_ prefix.
@@ -91,6 +94,27 @@ static agora_value *fuzz_csv_options(agora_arena *arena, uint8_t flags)
     return options;
 }
 
+/* Checks a text: JSON of an object, equal to record when there is one. */
+static void fuzz_csv_check_text(const agora_string *text,
+                                const agora_value *record)
+{
+    agora_arena *arena = agora_arena_new(0);
+    agora_value *parsed;
+    agora_error err;
+
+    if (arena == NULL)
+        fuzz_csv_fail("out of memory", NULL);
+    agora_error_clear(&err);
+    parsed = agora_json_parse(arena, text->ptr, text->len, NULL, &err);
+    if (parsed == NULL)
+        fuzz_csv_fail("a record's text is not valid JSON", err.message);
+    if (parsed->type != AGORA_OBJECT)
+        fuzz_csv_fail("a record's text is not an object", NULL);
+    if (record != NULL && !agora_value_equal(parsed, record))
+        fuzz_csv_fail("a record's text and value differ", NULL);
+    agora_arena_free(arena);
+}
+
 /* Checks that a record is an object whose JSON form parses again. */
 static void fuzz_csv_check_record(const agora_value *record)
 {
@@ -116,10 +140,12 @@ static void fuzz_csv_check_record(const agora_value *record)
  * bounded: every batch but the last adds at least one item, and the input
  * has at most size rows.
  */
-static uint64_t fuzz_csv_read_all(agora_source *source, size_t size)
+static uint64_t fuzz_csv_read_all(agora_source *source, size_t size,
+                                  uint8_t flags)
 {
     agora_batch batch;
     agora_value *records[FUZZ_CSV_BATCH_CAP];
+    agora_string texts[FUZZ_CSV_BATCH_CAP];
     agora_error err;
     uint64_t items = 0;
 
@@ -127,6 +153,11 @@ static uint64_t fuzz_csv_read_all(agora_source *source, size_t size)
     batch.arena = agora_arena_new(0);
     batch.records = records;
     batch.cap = FUZZ_CSV_BATCH_CAP;
+    if ((flags & 32) != 0) {
+        batch.texts = texts;
+        batch.texts_only = (flags & 64) != 0;
+    }
+    batch.prefetching = (flags & 128) != 0;
     if (batch.arena == NULL)
         return 0;
 
@@ -143,8 +174,14 @@ static uint64_t fuzz_csv_read_all(agora_source *source, size_t size)
         batch.count = 0;
         batch.bad_count = 0;
         n = source->next_batch(source->state, &batch, &err);
-        for (size_t i = 0; i < batch.count; i++)
-            fuzz_csv_check_record(batch.records[i]);
+        for (size_t i = 0; i < batch.count; i++) {
+            if (batch.texts != NULL && batch.texts[i].ptr != NULL)
+                fuzz_csv_check_text(&batch.texts[i], batch.records[i]);
+            else if (batch.records[i] == NULL)
+                fuzz_csv_fail("a record has neither a value nor a text", NULL);
+            if (batch.records[i] != NULL)
+                fuzz_csv_check_record(batch.records[i]);
+        }
         for (size_t i = 0; i < batch.bad_count; i++)
             if (batch.bad[i].error == NULL || batch.bad[i].raw == NULL)
                 fuzz_csv_fail("bad record without raw text or error", NULL);
@@ -169,7 +206,8 @@ cleanup:
 }
 
 /* Reopens the source after a checkpoint of rows data rows and reads again. */
-static void fuzz_csv_resume(agora_source *source, uint64_t rows, size_t size)
+static void fuzz_csv_resume(agora_source *source, uint64_t rows, size_t size,
+                            uint8_t flags)
 {
     agora_arena *arena = agora_arena_new(0);
     agora_value *checkpoint;
@@ -183,7 +221,7 @@ static void fuzz_csv_resume(agora_source *source, uint64_t rows, size_t size)
                           agora_value_int(arena, (int64_t)rows)) == 0) {
         agora_error_clear(&err);
         if (source->prepare_resume(source->state, checkpoint, &err) == 0)
-            fuzz_csv_read_all(source, size);
+            fuzz_csv_read_all(source, size, flags);
     }
     agora_arena_free(arena);
 }
@@ -219,9 +257,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (source == NULL)
         fuzz_csv_fail("the source rejected valid options", err.message);
 
-    items = fuzz_csv_read_all(source, size);
+    items = fuzz_csv_read_all(source, size, flags);
     if ((flags & 16) != 0)
-        fuzz_csv_resume(source, items / 2, size);
+        fuzz_csv_resume(source, items / 2, size, flags);
 
 cleanup:
     agora_source_free(source);
