@@ -448,6 +448,25 @@ static inline bool write_plain_member(agora_buf *buf,
     return true;
 }
 
+/*
+ * Out-of-line copies of the inlined fast paths, for write_value: it recurses
+ * once per nesting level, so its frame must stay small (a 1,024-deep record
+ * on a 256 KiB worker stack, also in a sanitizer build with its larger
+ * frames).
+ */
+static __attribute__((noinline)) int write_string_out(agora_buf *buf,
+                                                      const char *s,
+                                                      size_t len)
+{
+    return write_string(buf, s, len);
+}
+
+static __attribute__((noinline)) bool
+write_plain_member_out(agora_buf *buf, const agora_member *member, bool comma)
+{
+    return write_plain_member(buf, member, comma);
+}
+
 /* NOTE: recursion depth equals the nesting depth of value; parsed values are
  * bounded by agora_json_limits.max_depth, hand-built ones are not. */
 static int write_value(agora_buf *buf, const agora_value *value)
@@ -474,7 +493,7 @@ static int write_value(agora_buf *buf, const agora_value *value)
         len = agora_format_double(value->u.number, number);
         return put(buf, number, len);
     case AGORA_STRING:
-        return write_string(buf, value->u.string.ptr, value->u.string.len);
+        return write_string_out(buf, value->u.string.ptr, value->u.string.len);
     case AGORA_ARRAY:
         rc = put_char(buf, '[');
         for (i = 0; rc == 0 && i < value->u.array.len; i++) {
@@ -489,12 +508,12 @@ static int write_value(agora_buf *buf, const agora_value *value)
         for (i = 0; rc == 0 && i < value->u.object.len; i++) {
             const agora_member *member = &value->u.object.members[i];
 
-            if (write_plain_member(buf, member, i > 0))
+            if (write_plain_member_out(buf, member, i > 0))
                 continue;
             if (i > 0)
                 rc = put_char(buf, ',');
             if (rc == 0)
-                rc = write_string(buf, member->key.ptr, member->key.len);
+                rc = write_string_out(buf, member->key.ptr, member->key.len);
             if (rc == 0)
                 rc = put_char(buf, ':');
             if (rc == 0)
