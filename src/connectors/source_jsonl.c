@@ -337,12 +337,7 @@ static const agora_option_spec jsonl_options[] = {
     {"max_line_bytes", AGORA_OPT_INT, false, "16777216",
      "maximum length of one line in bytes; a longer line becomes a bad "
      "record and reading goes on"},
-    {"max_depth", AGORA_OPT_INT, false, "512",
-     "maximum nesting of arrays and objects in a record (at most 1024); a "
-     "deeper record becomes a bad record"},
-    {"max_string_bytes", AGORA_OPT_INT, false, "16777216",
-     "maximum length of one string or key in bytes; a record with a longer "
-     "one becomes a bad record"},
+    SRCUTIL_JSON_LIMIT_OPTIONS,
     {NULL, AGORA_OPT_ANY, false, NULL, NULL},
 };
 

@@ -75,6 +75,15 @@ int srcutil_opt_positive(const agora_value *options, const char *key,
 int srcutil_json_limits(const agora_value *options, agora_json_limits *out,
                         agora_error *err);
 
+/* The option table rows of the options srcutil_json_limits reads. */
+#define SRCUTIL_JSON_LIMIT_OPTIONS                                            \
+    {"max_depth", AGORA_OPT_INT, false, "512",                                \
+     "maximum nesting of arrays and objects in a record (at most 1024); a "   \
+     "deeper record becomes a bad record"},                                   \
+    {"max_string_bytes", AGORA_OPT_INT, false, "16777216",                    \
+     "maximum length of one string or key in bytes; a record with a longer "  \
+     "one becomes a bad record"}
+
 /* Reads an optional boolean option. Returns 0 or AGORA_ECONFIG. */
 int srcutil_opt_bool(const agora_value *options, const char *key, bool def,
                      bool *out, agora_error *err);

@@ -564,6 +564,44 @@ static void remember_key(core_key_slot *slot, const agora_string *key)
     slot->len = key->len;
 }
 
+/*
+ * The slot of member i with the rendered text of name, refreshed when it
+ * held another key, or NULL when the key cannot be cached (past the slots,
+ * too long, or in need of escapes).
+ */
+static inline core_key_slot *cached_key(core_json_keys *keys, size_t i,
+                                        const agora_string *name)
+{
+    core_key_slot *slot;
+
+    if (i >= CORE_KEY_SLOTS)
+        return NULL;
+    slot = &keys->slots[i];
+    if (slot->ptr != name->ptr || slot->len != name->len)
+        remember_key(slot, name);
+    return slot->ptr != NULL ? slot : NULL;
+}
+
+/*
+ * Appends an optional comma and the slot's `"key":`. The whole slot is
+ * copied at a fixed size, which compiles to a few register moves; only
+ * text_len bytes count. Returns 0 or AGORA_ENOMEM.
+ */
+static inline int put_cached_key(agora_buf *buf, const core_key_slot *slot,
+                                 bool comma)
+{
+    if (buf->cap - buf->len < CORE_KEY_TEXT + 2) {
+        int rc = agora_buf_reserve(buf, CORE_KEY_TEXT + 1);
+        if (rc != 0)
+            return rc;
+    }
+    if (comma)
+        buf->data[buf->len++] = ',';
+    memcpy(buf->data + buf->len, slot->text, CORE_KEY_TEXT);
+    buf->len += slot->text_len;
+    return 0;
+}
+
 int core_json_write_record(agora_buf *buf, const agora_value *value,
                            core_json_keys *keys)
 {
@@ -575,12 +613,9 @@ int core_json_write_record(agora_buf *buf, const agora_value *value,
     rc = put_char(buf, '{');
     for (size_t i = 0; rc == 0 && i < value->u.object.len; i++) {
         const agora_member *member = &value->u.object.members[i];
-        core_key_slot *slot = i < CORE_KEY_SLOTS ? &keys->slots[i] : NULL;
+        const core_key_slot *slot = cached_key(keys, i, &member->key);
 
-        if (slot != NULL &&
-            (slot->ptr != member->key.ptr || slot->len != member->key.len))
-            remember_key(slot, &member->key);
-        if (slot == NULL || slot->ptr == NULL) {
+        if (slot == NULL) {
             /* Not cacheable: the general path. */
             if (!write_plain_member(buf, member, i > 0)) {
                 if (i > 0)
@@ -594,17 +629,9 @@ int core_json_write_record(agora_buf *buf, const agora_value *value,
             }
             continue;
         }
-        /* A comma and the whole slot are copied at a fixed size, which
-         * compiles to a few register moves; only text_len bytes count. */
-        if (buf->cap - buf->len < CORE_KEY_TEXT + 2) {
-            rc = agora_buf_reserve(buf, CORE_KEY_TEXT + 1);
-            if (rc != 0)
-                break;
-        }
-        if (i > 0)
-            buf->data[buf->len++] = ',';
-        memcpy(buf->data + buf->len, slot->text, CORE_KEY_TEXT);
-        buf->len += slot->text_len;
+        rc = put_cached_key(buf, slot, i > 0);
+        if (rc != 0)
+            break;
         if (member->value != NULL && member->value->type == AGORA_STRING)
             rc = write_string(buf, member->value->u.string.ptr,
                               member->value->u.string.len);
@@ -626,22 +653,11 @@ int core_json_write_string_row(agora_buf *buf, core_json_keys *keys,
     int rc = put_char(buf, '{');
 
     for (size_t i = 0; rc == 0 && i < count; i++) {
-        core_key_slot *slot = i < CORE_KEY_SLOTS ? &keys->slots[i] : NULL;
+        const core_key_slot *slot = cached_key(keys, i, &names[i]);
         size_t start = i == 0 ? first_start : ends[i - 1] + 1;
 
-        if (slot != NULL &&
-            (slot->ptr != names[i].ptr || slot->len != names[i].len))
-            remember_key(slot, &names[i]);
-        if (slot != NULL && slot->ptr != NULL) {
-            if (buf->cap - buf->len < CORE_KEY_TEXT + 2) {
-                rc = agora_buf_reserve(buf, CORE_KEY_TEXT + 1);
-                if (rc != 0)
-                    break;
-            }
-            if (i > 0)
-                buf->data[buf->len++] = ',';
-            memcpy(buf->data + buf->len, slot->text, CORE_KEY_TEXT);
-            buf->len += slot->text_len;
+        if (slot != NULL) {
+            rc = put_cached_key(buf, slot, i > 0);
         } else {
             if (i > 0)
                 rc = put_char(buf, ',');

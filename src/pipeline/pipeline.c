@@ -996,6 +996,19 @@ static int checkpoint_finish(run_state *rs, int run_rc, char *final_doc,
     return 0;
 }
 
+/* Marks and logs the run as canceled when *cancel is set. */
+static bool stop_on_cancel(run_state *rs, const _Atomic bool *cancel)
+{
+    if (cancel == NULL || !atomic_load(cancel))
+        return false;
+    AGORA_WARN("pipeline", "run_canceled", rs->bp->delivery.pipeline_id,
+               rs->summary->run_id, "run canceled after %llu records",
+               (unsigned long long)rs->summary->records_consumed);
+    rs->canceled = true;
+    rs->summary->canceled = true;
+    return true;
+}
+
 /* ---- Prefetching ------------------------------------------------------ */
 
 /*
@@ -1144,15 +1157,8 @@ static int stream_prefetch(run_state *rs, prefetcher *pf,
         prefetch_slot *slot;
         int rc;
 
-        if (cancel != NULL && atomic_load(cancel)) {
-            AGORA_WARN("pipeline", "run_canceled", bp->delivery.pipeline_id,
-                       rs->summary->run_id,
-                       "run canceled after %llu records",
-                       (unsigned long long)rs->summary->records_consumed);
-            rs->canceled = true;
-            rs->summary->canceled = true;
+        if (stop_on_cancel(rs, cancel))
             return 0;
-        }
         slot = prefetch_take(pf);
         rs->batch = slot->batch;
         if (slot->rc < 0) {
@@ -1290,15 +1296,8 @@ static int stream(run_state *rs, uint64_t max_records,
     size_t batch_size = bp->delivery.batch_size;
 
     for (;;) {
-        if (cancel != NULL && atomic_load(cancel)) {
-            AGORA_WARN("pipeline", "run_canceled", bp->delivery.pipeline_id,
-                       rs->summary->run_id,
-                       "run canceled after %llu records",
-                       (unsigned long long)rs->summary->records_consumed);
-            rs->canceled = true;
-            rs->summary->canceled = true;
+        if (stop_on_cancel(rs, cancel))
             return 0;
-        }
 
         size_t want = batch_size;
         if (max_records > 0) {
