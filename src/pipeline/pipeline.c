@@ -996,6 +996,33 @@ static int checkpoint_finish(run_state *rs, int run_rc, char *final_doc,
     return 0;
 }
 
+/*
+ * Ends the stream after next_batch failed with code (source_err its
+ * error). Records read before the failure are complete: they are delivered
+ * first, so a truncated input loses nothing that was readable. Returns the
+ * code of the first failure, with err filled.
+ */
+static int source_failed(run_state *rs, int code,
+                         const agora_error *source_err, agora_error *err)
+{
+    const char *name = rs->bp->source->name;
+
+    if (rs->batch.count > 0 || rs->batch.bad_count > 0) {
+        int rc = process_batch(rs, err);
+        publish_live(rs);
+        if (rc != 0)
+            return rc;
+    }
+    *err = *source_err;
+    if (err->message[0] != '\0')
+        agora_error_prefix(err, "source '%s'", name);
+    else
+        agora_error_set(err, code, "source '%s' failed: %s", name,
+                        agora_strerror(code));
+    err->code = code;
+    return code;
+}
+
 /* Marks and logs the run as canceled when *cancel is set. */
 static bool stop_on_cancel(run_state *rs, const _Atomic bool *cancel)
 {
@@ -1161,22 +1188,8 @@ static int stream_prefetch(run_state *rs, prefetcher *pf,
             return 0;
         slot = prefetch_take(pf);
         rs->batch = slot->batch;
-        if (slot->rc < 0) {
-            if (rs->batch.count > 0 || rs->batch.bad_count > 0) {
-                rc = process_batch(rs, err);
-                publish_live(rs);
-                if (rc != 0)
-                    return rc;
-            }
-            *err = slot->err;
-            if (err->message[0] != '\0')
-                agora_error_prefix(err, "source '%s'", bp->source->name);
-            else
-                agora_error_set(err, slot->rc, "source '%s' failed: %s",
-                                bp->source->name, agora_strerror(slot->rc));
-            err->code = slot->rc;
-            return slot->rc;
-        }
+        if (slot->rc < 0)
+            return source_failed(rs, slot->rc, &slot->err, err);
         if (rs->batch.count == 0 && rs->batch.bad_count == 0)
             return 0;
 
@@ -1319,23 +1332,8 @@ static int stream(run_state *rs, uint64_t max_records,
 
         int n = bp->source->next_batch(bp->source->state, &rs->batch, err);
         if (n < 0) {
-            /* Records read before the failure are complete: deliver them
-             * first, so a truncated input loses nothing that was readable. */
             agora_error source_err = *err;
-            if (rs->batch.count > 0 || rs->batch.bad_count > 0) {
-                int rc = process_batch(rs, err);
-                publish_live(rs);
-                if (rc != 0)
-                    return rc;
-            }
-            *err = source_err;
-            if (err->message[0] != '\0')
-                agora_error_prefix(err, "source '%s'", bp->source->name);
-            else
-                agora_error_set(err, n, "source '%s' failed: %s",
-                                bp->source->name, agora_strerror(n));
-            err->code = n;
-            return n;
+            return source_failed(rs, n, &source_err, err);
         }
         if (rs->batch.count == 0 && rs->batch.bad_count == 0)
             return 0;
