@@ -218,8 +218,8 @@ def measure(args, agora_cmd, peer_cmd, peer_out, before_each=None):
 
 # Outputs of the record-path scenarios reach 1.7 GB per tool and run. Written
 # to the disk, their cost depends on the kernel's writeback of earlier runs,
-# which moved single runs by 30 % and more here; in a tmpfs they cost the
-# same every time, and the figures measure the record path, not the disk.
+# which moved single runs by 30 % and more here. In a tmpfs they cost the
+# same every time, so the figures measure the record path, not the disk.
 TMPFS_OUT = "/dev/shm/agora-bench"
 TMPFS_NEEDED_BYTES = 8 << 30
 

@@ -18,9 +18,9 @@
 #define TOML_MAX_DEPTH 128
 
 /*
- * Largest config file read. It also bounds every string and key in it; a
- * pipeline config is a few KiB, so a larger file is almost surely a wrong
- * path (a data file given as --config).
+ * Maximum size of a config file, which also bounds every string and key in
+ * it. A pipeline config is a few KiB, so a larger file is most likely a
+ * wrong path, such as a data file given as --config.
  */
 #define TOML_MAX_FILE_BYTES ((size_t)16 << 20)
 

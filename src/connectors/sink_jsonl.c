@@ -55,9 +55,9 @@ static void jsonl_set_resume(void *state, bool resuming)
 }
 
 /*
- * A record with a text (read from JSON and not replaced by a middleware) is
- * written as that text, byte for byte: it is the same record, it costs a
- * copy instead of a serialization, and numbers keep their input form.
+ * Writes each record that has a text (read from JSON and not replaced by a
+ * middleware) as that text, byte for byte. The text is the same record, a
+ * copy is cheaper than a serialization, and numbers keep their input form.
  */
 static int jsonl_write_batch_texts(void *state, agora_value *const *records,
                                    const agora_string *texts, size_t n,

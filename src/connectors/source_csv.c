@@ -12,15 +12,14 @@
  * followed by a NUL byte, so a row's fields are copied into the batch arena
  * with one memcpy and are NUL-terminated there.
  *
- * Most rows hold no quote: such a line is split on the delimiter directly
- * (one scan for the delimiter, quote, CR and LF together), which gives the
- * same fields libcsv would and is several times faster than its
- * byte-by-byte state machine. A line with a quote or a lone CR goes through
- * libcsv, and so does everything until libcsv is back at the start of a
- * row (a quoted field may span lines).
+ * Most lines contain no quote. Such a line is split on the delimiter
+ * directly, which gives the fields libcsv would give without its per-byte
+ * state machine and callbacks. A line with a quote or a lone CR goes through
+ * libcsv, and so does everything until libcsv is back at the start of a row,
+ * because a quoted field may span lines.
  *
- * A line longer than max_row_bytes becomes a bad record holding its first
- * bytes, and reading resumes after its line break.
+ * A line longer than max_row_bytes becomes a bad record that contains its
+ * first bytes, and reading resumes after its line break.
  *
  * Row numbers in messages count the header as row 1, so they match line
  * numbers in files without embedded newlines or blank lines. The checkpoint
@@ -306,12 +305,13 @@ static int offsets_reserve(csv_offsets *o, size_t extra)
 
 /*
  * Queues the line [line, end) (without its line break) as a row when it
- * holds no quote and no CR, splitting it on the delimiter. Returns 1 when
+ * contains no quote and no CR, splitting it on the delimiter. Returns 1 when
  * queued, 0 when the line needs libcsv (nothing queued), or a negative code.
  *
  * The line is copied once, and each delimiter in the copy becomes the NUL
- * that ends its field. With SSE2 the delimiters of 16 bytes come as one bit
- * mask, walked bit by bit, so short fields cost no branch each.
+ * that ends its field. With SSE2, the delimiters of 16 bytes come as one bit
+ * mask that is walked bit by bit, so the loop runs once per field, not once
+ * per byte.
  */
 static int queue_plain_line(csv_state *s, const char *line, const char *end)
 {
@@ -407,7 +407,7 @@ static int queue_long_line(csv_state *s, const char *line, size_t len)
                  s->reader.display, s->max_row_bytes);
         return 0;
     }
-    /* One field holding the prefix; emit_row sees the oversize mark. */
+    /* One field with the prefix; emit_row finds the row in long_rows. */
     if (agora_buf_reserve(&s->bytes, keep + 1) != 0 ||
         offsets_push(&s->field_ends, base + keep) != 0 ||
         offsets_push(&s->long_rows, s->row_ends.len) != 0)
@@ -419,8 +419,8 @@ static int queue_long_line(csv_state *s, const char *line, size_t len)
 }
 
 /*
- * Queues every complete line of the read buffer. Lines without a quote or a
- * lone CR are split here while libcsv stands at the start of a row; other
+ * Queues every complete line of the read buffer. While libcsv is at the
+ * start of a row, lines without a quote or a lone CR are split here. Other
  * lines go to libcsv whole, line break included. A partial last line stays
  * in the buffer. Returns 0 or a negative code.
  */
@@ -754,20 +754,13 @@ static int push_bad_row(csv_state *s, agora_batch *batch, size_t first,
 }
 
 /*
- * Pushes record with its JSON text, for a run whose sinks use only texts:
- * the text is rendered here, on the thread that reads ahead when the run
- * prefetches, which leaves the sinks little more than a copy. The bytes are
- * those the sink would write for the record (the same writer).
+ * Pushes record (NULL for a text alone) with the JSON text rendered in
+ * s->json, after copying the text into the batch arena.
  */
-static int push_with_text(csv_state *s, agora_batch *batch,
-                          agora_value *record)
+static int push_rendered(csv_state *s, agora_batch *batch, agora_value *record)
 {
-    char *text;
+    char *text = agora_arena_alloc(batch->arena, s->json.len);
 
-    s->json.len = 0;
-    if (core_json_write_record(&s->json, record, &s->keys) != 0)
-        return AGORA_ENOMEM;
-    text = agora_arena_alloc(batch->arena, s->json.len);
     if (text == NULL)
         return AGORA_ENOMEM;
     memcpy(text, s->json.data, s->json.len);
@@ -775,25 +768,34 @@ static int push_with_text(csv_state *s, agora_batch *batch,
 }
 
 /*
+ * Pushes record with its JSON text, for a run whose sinks use only texts.
+ * The text is rendered here, on the thread that reads ahead when the run
+ * prefetches, which leaves the sinks little more than a copy. The bytes are
+ * those the sink would write for the record, because it is the same writer.
+ */
+static int push_with_text(csv_state *s, agora_batch *batch,
+                          agora_value *record)
+{
+    s->json.len = 0;
+    if (core_json_write_record(&s->json, record, &s->keys) != 0)
+        return AGORA_ENOMEM;
+    return push_rendered(s, batch, record);
+}
+
+/*
  * Pushes the row as its JSON text alone (record NULL), for a run whose
- * sinks use only texts and whose values are all strings: no value is
- * built, and the row's fields are rendered straight from the queue.
+ * sinks use only texts and whose values are all strings. No value is built:
+ * the row's fields are rendered straight from the queue.
  */
 static int push_row_text(csv_state *s, agora_batch *batch, size_t first,
                          size_t count)
 {
-    char *text;
-
     s->json.len = 0;
     if (core_json_write_string_row(&s->json, &s->keys, s->columns,
                                    s->bytes.data, field_start(s, first),
                                    s->field_ends.items + first, count) != 0)
         return AGORA_ENOMEM;
-    text = agora_arena_alloc(batch->arena, s->json.len);
-    if (text == NULL)
-        return AGORA_ENOMEM;
-    memcpy(text, s->json.data, s->json.len);
-    return agora_batch_push_text(batch, NULL, text, s->json.len);
+    return push_rendered(s, batch, NULL);
 }
 
 /*
@@ -815,7 +817,7 @@ static int emit_row(csv_state *s, agora_batch *batch, size_t row)
         s->next_long++;
         snprintf(message, sizeof(message),
                  "%s: row %llu: line longer than max_row_bytes (%zu bytes); "
-                 "the raw text holds its first %zu bytes; raise "
+                 "the raw text contains its first %zu bytes; raise "
                  "max_row_bytes to read such lines",
                  s->reader.display, row_in_file, s->max_row_bytes,
                  s->field_ends.items[first] - field_start(s, first));

@@ -153,7 +153,7 @@ static int emit_element(json_state *s, agora_batch *batch, size_t end,
 
         snprintf(message, sizeof(message),
                  "%s:%llu:%llu: element %llu is longer than "
-                 "max_element_bytes (%zu bytes); the raw text holds its first "
+                 "max_element_bytes (%zu bytes); the raw text contains its first "
                  "%zu bytes; raise max_element_bytes to read such elements",
                  r->display, (unsigned long long)s->element_line,
                  (unsigned long long)s->element_column, number,

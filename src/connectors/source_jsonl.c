@@ -3,10 +3,11 @@
  *
  * The file is read in 1 MiB chunks and split on '\n' with memchr, so a line
  * costs one scan plus its parse. Each record carries its line as its text
- * (see agora_batch_push_text), which points into the read buffer; a batch
- * therefore ends where the buffer must be refilled. Blank lines are skipped. A line that does
- * not parse, or is longer than max_line_bytes, becomes a bad record and
- * reading goes on. The checkpoint counts lines fully handled, blank and bad
+ * (see agora_batch_push_text). The text points into the read buffer, so a
+ * batch ends where the buffer must be refilled. When the run reads ahead
+ * (batch->prefetching), the text is copied into the batch arena instead.
+ * Blank lines are skipped. A line that does not parse, or is longer than
+ * max_line_bytes, becomes a bad record and reading goes on. The checkpoint counts lines fully handled, blank and bad
  * lines included.
  */
 #include <stdio.h>
@@ -59,7 +60,7 @@ static int push_long_line(jsonl_state *s, agora_batch *batch, const char *line,
 
     snprintf(message, sizeof(message),
              "%s:%llu: line longer than max_line_bytes (%zu bytes); the raw "
-             "text holds its first %zu bytes; raise max_line_bytes to read "
+             "text contains its first %zu bytes; raise max_line_bytes to read "
              "such lines",
              s->reader.display, (unsigned long long)s->line_number + 1,
              s->max_line_bytes, raw_len);

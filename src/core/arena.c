@@ -10,10 +10,10 @@
 #define ARENA_DEFAULT_BLOCK (64 * 1024)
 
 /*
- * Standard blocks kept by a reset, in bytes. Reusing them spares a batch the
- * malloc, the page faults and the zeroing of fresh memory that freeing and
- * taking them again costs (about a tenth of the JSONL record path in a
- * profile); the cap bounds what one unusually large batch leaves behind.
+ * Maximum bytes of standard blocks that a reset keeps. Reusing blocks spares
+ * each batch the malloc, page faults and zeroing of fresh memory, which took
+ * about a tenth of the JSONL record path in a profile. The cap bounds what
+ * one unusually large batch leaves behind.
  */
 #define ARENA_KEEP_BYTES ((size_t)8 << 20)
 

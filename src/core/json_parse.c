@@ -57,7 +57,7 @@ typedef struct json_parser {
     bool frames_on_heap;
 } json_parser;
 
-/* What the parser returns for every value in check-only mode; never read. */
+/* Placeholder value returned for every value in check-only mode; never read. */
 static agora_value checked;
 
 agora_json_limits agora_json_limits_widest(void)

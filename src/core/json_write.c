@@ -263,7 +263,10 @@ static int write_string_slow(agora_buf *buf, const unsigned char *p,
     return rc;
 }
 
-/* 1 for the bytes a JSON string holds as they are: ASCII from space on, except '"' and '\\'. */
+/*
+ * 1 for each byte a JSON string contains unescaped: ASCII from space on,
+ * except '"' and '\\'.
+ */
 static const unsigned char plain_byte[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,

@@ -569,8 +569,9 @@ static int run_middlewares(run_state *rs, size_t n, agora_error *err)
 
 /*
  * Builds the value of survivor i from its text, for a record that was only
- * checked (texts_only) and now needs a value: a DLQ row. The text was
- * checked with the same rules, so parsing fails only when memory runs out.
+ * checked (texts_only) and now needs a value for a DLQ row. The source
+ * checked the text under its own limits, and these limits are the widest,
+ * so parsing can fail only when memory runs out.
  */
 static int materialize(run_state *rs, size_t i, agora_error *err)
 {
@@ -1133,9 +1134,9 @@ static void *prefetch_main(void *arg)
 
 /*
  * Waits for the next filled slot. The reader stops only after filling a
- * slot that ends the stream (end of input, an error, or a batch read after
- * cancel was set, after which the loop stops at its cancel check), so the
- * loop never waits for a slot that will not come.
+ * slot that ends the stream: end of input, an error, or a batch read after
+ * cancel was set (the loop then stops at its cancel check). So the loop
+ * never waits for a slot that will not come.
  */
 static prefetch_slot *prefetch_take(prefetcher *pf)
 {
@@ -1209,20 +1210,11 @@ static int stream_prefetch(run_state *rs, prefetcher *pf,
     }
 }
 
-/* Whether this run reads ahead on a second thread. */
-static bool use_prefetch(const agora_bound_pipeline *bp)
-{
-    return bp->source->prefetch_safe;
-}
-
 /*
  * Runs stream_prefetch with a reader thread, which is stopped and joined
- * before returning. Falls back to stream() when the thread or the second
- * batch cannot be made.
+ * before returning. Fails the run with AGORA_ENOMEM when the second batch,
+ * the lock or the thread cannot be created.
  */
-static int stream(run_state *rs, uint64_t max_records,
-                  const _Atomic bool *cancel, agora_error *err);
-
 static int stream_with_prefetch(run_state *rs, uint64_t max_records,
                                 const _Atomic bool *cancel, agora_error *err)
 {
@@ -1478,7 +1470,7 @@ int agora_bound_pipeline_run(agora_bound_pipeline *bp, uint64_t max_records,
     }
     source_opened = true;
 
-    if (use_prefetch(bp))
+    if (bp->source->prefetch_safe)
         rc = stream_with_prefetch(&rs, max_records, cancel, err);
     else
         rc = stream(&rs, max_records, cancel, err);

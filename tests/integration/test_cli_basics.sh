@@ -54,9 +54,9 @@ status=0; "$AGORA_BIN" run --config p.toml --max-records 1 --json >/dev/null 2>s
 check_eq "run with one pipeline needs no name" 0 "$status"
 check_eq "--max-records limits the run" 1 "$(grep '^{' summary.json | jq .records_consumed)"
 
-# A run canceled by SIGINT: the input is a FIFO whose writer sends 3 records,
-# waits 2 s and sends 3 more, so the run is still going when the signal
-# arrives, and it ends at the batch boundary after the second write. With
+# A run canceled by SIGINT. The input is a FIFO whose writer sends 3 records,
+# waits and sends 3 more, so the run is still going when the signal arrives.
+# The run ends at the batch boundary after the second write. With
 # AGORA_TEST_TIME_SCALE the signal comes 0.5 s times the scale after the
 # start, and the second write 1.5 s after the signal.
 mkfifo slow.jsonl

@@ -1,8 +1,8 @@
-# Input limits end to end: a record at the deepest supported nesting goes
-# through a worker thread (map, jsonl and sqlite sinks) without fault; a
+# Input limits end to end. A record at the deepest supported nesting goes
+# through a worker thread (map, jsonl and sqlite sinks) without fault. A
 # record past max_depth, a JSONL line past max_line_bytes and a CSV line past
-# max_row_bytes each become one DLQ row naming the limit while the records
-# around them are written; a config file past 16 MiB is refused. Expected
+# max_row_bytes each become one DLQ row naming the limit, while the records
+# around them are written. A config file past 16 MiB is rejected. Expected
 # values are counted by hand or by python3, not by agora.
 source "$(dirname "$0")/lib.sh"
 

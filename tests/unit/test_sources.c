@@ -1411,10 +1411,10 @@ static void assert_rows_match_python(fixture *f, const char *name,
 
 /*
  * Lines without quotes are split by the source itself and the others by
- * libcsv; a file that mixes both, across several 1 MiB read chunks, must
- * read exactly as Python's csv module reads it: quoted delimiters, quotes
- * and line breaks inside fields, CRLF and lone CR line ends, blank lines,
- * empty fields and long rows.
+ * libcsv. A file that mixes both, across several 1 MiB read chunks, must
+ * read exactly as Python's csv module reads it. It has quoted delimiters,
+ * quotes and line breaks inside fields, CRLF and lone CR line ends, blank
+ * lines, empty fields and long rows.
  */
 static void sources_csv_mixed_lines_match_python(void **state)
 {
@@ -1476,9 +1476,9 @@ static void sources_csv_mixed_lines_match_python(void **state)
 }
 
 /*
- * A line longer than max_row_bytes becomes a bad record holding the line,
- * and the rows after it are read as usual; so is a long last line without
- * a line break. A header longer than the limit fails open.
+ * A line longer than max_row_bytes becomes a bad record that contains the
+ * line, and the rows after it are read as usual. A long last line without a
+ * line break does the same. A header longer than the limit fails open.
  */
 static void sources_csv_long_row_becomes_bad(void **state)
 {

@@ -61,10 +61,10 @@ static void arena_large_allocation_own_block(void **state)
 }
 
 /*
- * After a reset the same sequence of allocations lands in the same blocks:
- * 100 allocations of 40 bytes (at most a quarter block, so none gets a block
- * of its own) fill blocks of 256 bytes six at a time, so the 17 blocks of
- * the first round are reused.
+ * After a reset the same sequence of allocations lands in the same blocks.
+ * 40 bytes is at most a quarter block, so no allocation gets a block of its
+ * own. 100 of them fill blocks of 256 bytes six at a time, and the 17 blocks
+ * of the first round are reused.
  */
 static void arena_reset_reuses_standard_blocks(void **state)
 {
