@@ -35,6 +35,7 @@
 
 #include "connectors/connectors.h"
 #include "connectors/source_util.h"
+#include "core/arena_impl.h"
 #include "core/json_keys.h"
 
 #if defined(__SSE2__)
@@ -46,6 +47,14 @@
  * from pulling the rest of a large file into memory.
  */
 #define CSV_MAX_FIELD_BYTES ((size_t)64 << 20)
+
+/*
+ * Largest room push_row_text takes from the batch arena to render a row in
+ * place. Above it, the row is rendered into a growing buffer and copied:
+ * the worst case (every byte escaped) is six times the row, and a request
+ * that large would get a block of its own.
+ */
+#define CSV_ARENA_TEXT_MAX ((size_t)8192)
 
 #define CSV_DEFAULT_MAX_ROW_BYTES ((int64_t)16 << 20)
 
@@ -100,6 +109,7 @@ typedef struct csv_state {
 
     agora_buf scratch; /* re-joined raw text of a bad row */
     agora_buf json;    /* JSON text of one record (push_with_text) */
+    size_t names_bound; /* core_json_string_row_names_bound of the columns */
     core_json_keys keys; /* rendered keys of the current batch */
 } csv_state;
 
@@ -162,6 +172,7 @@ static void take_header(csv_state *s)
         s->column_count = i + 1;
     }
     s->header_done = true;
+    s->names_bound = core_json_string_row_names_bound(s->columns, count);
 
     for (size_t i = 0; i < count && s->header_error == 0; i++) {
         const agora_string *name = &s->columns[i];
@@ -785,15 +796,34 @@ static int push_with_text(csv_state *s, agora_batch *batch,
 /*
  * Pushes the row as its JSON text alone (record NULL), for a run whose
  * sinks use only texts and whose values are all strings. No value is built:
- * the row's fields are rendered straight from the queue.
+ * the row's fields are rendered from the queue straight into the batch
+ * arena, followed by a line break, so that the texts of a batch lie one
+ * after the other as JSON Lines. A row too long for the arena's blocks
+ * takes the path through s->json instead.
  */
 static int push_row_text(csv_state *s, agora_batch *batch, size_t first,
-                         size_t count)
+                         size_t count, size_t row_bytes)
 {
+    size_t bound = core_json_string_row_bound(s->names_bound, row_bytes);
+    const size_t *ends = s->field_ends.items + first;
+
+    if (bound <= CSV_ARENA_TEXT_MAX) {
+        char *text = agora_arena_alloc(batch->arena, bound);
+        size_t len;
+
+        if (text == NULL)
+            return AGORA_ENOMEM;
+        len = core_json_render_string_row(text, &s->keys, s->columns,
+                                          s->bytes.data, s->bytes.len,
+                                          field_start(s, first), ends, count);
+        text[len] = '\n';
+        core_arena_shrink(batch->arena, text, bound, len + 1);
+        return agora_batch_push_text(batch, NULL, text, len);
+    }
     s->json.len = 0;
     if (core_json_write_string_row(&s->json, &s->keys, s->columns,
-                                   s->bytes.data, field_start(s, first),
-                                   s->field_ends.items + first, count) != 0)
+                                   s->bytes.data, s->bytes.len,
+                                   field_start(s, first), ends, count) != 0)
         return AGORA_ENOMEM;
     return push_rendered(s, batch, NULL);
 }
@@ -853,7 +883,7 @@ static int emit_row(csv_state *s, agora_batch *batch, size_t row)
     }
 
     if (batch->texts_only && !s->infer_types && !s->empty_as_null)
-        return push_row_text(s, batch, first, count);
+        return push_row_text(s, batch, first, count, row_bytes);
 
     if (s->batch_columns == NULL) {
         agora_string *names = agora_arena_alloc(batch->arena,

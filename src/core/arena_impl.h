@@ -44,4 +44,22 @@ static inline void *core_arena_alloc(agora_arena *arena, size_t size)
     return core_arena_alloc_slow(arena, size);
 }
 
+/*
+ * Gives back the end of the arena's latest allocation, ptr of size bytes, so
+ * that it keeps only new_size (at most size) bytes. Does nothing when ptr is
+ * not the latest allocation of the current block, or lives in a block of
+ * its own.
+ */
+static inline void core_arena_shrink(agora_arena *arena, void *ptr,
+                                     size_t size, size_t new_size)
+{
+    size_t rounded = (size + 7) & ~(size_t)7;
+    size_t kept = (new_size + 7) & ~(size_t)7;
+
+    if ((unsigned char *)ptr + rounded == arena->next && kept <= rounded) {
+        arena->next = (unsigned char *)ptr + kept;
+        arena->used -= rounded - kept;
+    }
+}
+
 #endif

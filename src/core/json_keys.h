@@ -43,16 +43,41 @@ int core_json_write_record(agora_buf *buf, const agora_value *value,
                            core_json_keys *keys);
 
 /*
- * Appends the object {"names[0]":"value 0",...} of count string values
- * laid out in text one after the other, each followed by one separator byte:
- * value i spans [first_start, ends[0]) for i = 0 and [ends[i-1] + 1, ends[i])
- * after it. The bytes are those core_json_write_record gives for the same
- * record. names[i] must keep its address while keys is in use. Returns 0 or
- * AGORA_ENOMEM.
+ * Rows of string values, for the CSV source. The object
+ * {"names[0]":"value 0",...} has count string values laid out in text one
+ * after the other, each followed by one separator byte: value i spans
+ * [first_start, ends[0]) for i = 0 and [ends[i-1] + 1, ends[i]) after it.
+ * text_len is the number of readable bytes at text; the renderer reads up
+ * to 16 bytes from a value's start when they are there. The bytes written
+ * are those core_json_write_record gives for the same record. names[i] must
+ * keep its address while keys is in use.
  */
+
+/* What the names add to the bound below; depends on the names only. */
+size_t core_json_string_row_names_bound(const agora_string *names,
+                                        size_t count);
+
+/*
+ * Bytes of room core_json_render_string_row needs for a row whose values
+ * hold text_bytes bytes in all (separators included or not), plus one byte
+ * the caller may add, such as a line break.
+ */
+size_t core_json_string_row_bound(size_t names_bound, size_t text_bytes);
+
+/*
+ * Writes the row's object at dest, which has core_json_string_row_bound
+ * bytes of room, and returns the number of bytes of the object (no NUL).
+ */
+size_t core_json_render_string_row(char *dest, core_json_keys *keys,
+                                   const agora_string *names,
+                                   const char *text, size_t text_len,
+                                   size_t first_start, const size_t *ends,
+                                   size_t count);
+
+/* The same row appended to buf, NUL-terminated. Returns 0 or AGORA_ENOMEM. */
 int core_json_write_string_row(agora_buf *buf, core_json_keys *keys,
                                const agora_string *names, const char *text,
-                               size_t first_start, const size_t *ends,
-                               size_t count);
+                               size_t text_len, size_t first_start,
+                               const size_t *ends, size_t count);
 
 #endif

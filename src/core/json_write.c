@@ -213,54 +213,82 @@ static const char *const control_escapes[32] = {
 };
 
 /*
- * Writes the bytes of [p, end) that need escaping or UTF-8 checks, and the
- * plain runs between them. Values built by the parser contain valid UTF-8,
- * but values built by hand may not. An invalid byte is written as \ufffd
- * (the replacement character) so the output stays valid JSON.
+ * Writes the escaped form of the bytes from *pp up to stop into d, with the
+ * plain runs between escapes copied as they are, and returns the end of
+ * what it wrote; *pp moves past the bytes taken. A UTF-8 sequence that
+ * starts before stop is checked against end and may run up to 3 bytes past
+ * stop. Each input byte becomes at most 6
+ * output bytes, so d needs 6 * (stop - p) + 3 bytes of room. Values built
+ * by the parser contain valid UTF-8, but values built by hand may not: an
+ * invalid byte is written as \ufffd (the replacement character) so the
+ * output stays valid JSON.
  */
-static int write_string_slow(agora_buf *buf, const unsigned char *p,
-                             const unsigned char *end)
+static char *escape_into(char *d, const unsigned char **pp,
+                         const unsigned char *stop, const unsigned char *end)
 {
-    int rc = 0;
+    const unsigned char *p = *pp;
 
-    while (p < end) {
-        const unsigned char *run = core_json_skip_plain(p, end);
+    while (p < stop) {
+        const unsigned char *run = core_json_skip_plain(p, stop);
         const char *escape;
         size_t n;
 
-        if (run > p) {
-            rc = put(buf, p, (size_t)(run - p));
-            if (rc != 0)
-                return rc;
-            p = run;
-            if (p == end)
-                break;
-        }
-
-        if (*p == '"') {
-            rc = put(buf, "\\\"", 2);
-            p++;
-        } else if (*p == '\\') {
-            rc = put(buf, "\\\\", 2);
+        memcpy(d, p, (size_t)(run - p));
+        d += run - p;
+        p = run;
+        if (p >= stop)
+            break;
+        if (*p == '"' || *p == '\\') {
+            d[0] = '\\';
+            d[1] = (char)*p;
+            d += 2;
             p++;
         } else if (*p < 0x20) {
             escape = control_escapes[*p];
-            rc = put(buf, escape, strlen(escape));
+            n = strlen(escape);
+            memcpy(d, escape, n);
+            d += n;
             p++;
         } else {
             n = core_utf8_sequence(p, end);
             if (n == 0) {
-                rc = put(buf, "\\ufffd", 6);
+                memcpy(d, "\\ufffd", 6);
+                d += 6;
                 p++;
             } else {
-                rc = put(buf, p, n);
+                memcpy(d, p, n);
+                d += n;
                 p += n;
             }
         }
+    }
+    *pp = p;
+    return d;
+}
+
+/* Input bytes escape_into takes per capacity check in write_string_slow. */
+#define ESCAPE_CHUNK 4096
+
+/* Appends the escaped form of [p, end), a chunk at a time. */
+static int write_string_slow(agora_buf *buf, const unsigned char *p,
+                             const unsigned char *end)
+{
+    while (p < end) {
+        size_t chunk = (size_t)(end - p);
+        const unsigned char *stop;
+        char *d;
+        int rc;
+
+        if (chunk > ESCAPE_CHUNK)
+            chunk = ESCAPE_CHUNK;
+        rc = agora_buf_reserve(buf, 6 * chunk + 3);
         if (rc != 0)
             return rc;
+        stop = p + chunk;
+        d = escape_into(buf->data + buf->len, &p, stop, end);
+        buf->len = (size_t)(d - buf->data);
     }
-    return rc;
+    return 0;
 }
 
 /*
@@ -648,34 +676,112 @@ int core_json_write_record(agora_buf *buf, const agora_value *value,
     return rc;
 }
 
-int core_json_write_string_row(agora_buf *buf, core_json_keys *keys,
-                               const agora_string *names, const char *text,
-                               size_t first_start, const size_t *ends,
-                               size_t count)
+size_t core_json_string_row_names_bound(const agora_string *names,
+                                        size_t count)
 {
-    int rc = put_char(buf, '{');
+    size_t bound = 0;
 
-    for (size_t i = 0; rc == 0 && i < count; i++) {
+    /* A comma, the cached slot or the escaped name with its quotes and
+     * colon (whichever the row takes), and the quotes of the value. */
+    for (size_t i = 0; i < count; i++)
+        bound += 1 + CORE_KEY_TEXT + 6 * names[i].len + 3 + 2;
+    return bound;
+}
+
+size_t core_json_string_row_bound(size_t names_bound, size_t text_bytes)
+{
+    /* Braces, the values escaped, the last 16-byte store past its value,
+     * and the caller's extra byte. */
+    return 2 + names_bound + 6 * text_bytes + 16 + 1;
+}
+
+/*
+ * Writes the value [p, p + len) with its quotes at d. A value of up to 16
+ * bytes whose 16 bytes from p are readable is checked and stored as one
+ * block (the bytes past the value are overwritten by what follows), which
+ * leaves a single branch for the common short value.
+ */
+static inline __attribute__((always_inline)) char *
+render_row_value(char *d, const unsigned char *p, size_t len, bool readable16)
+{
+    const unsigned char *end = p + len;
+    size_t plain;
+
+    *d++ = '"';
+#if defined(__SSE2__)
+    if (len <= 16 && readable16) {
+        unsigned hits = (unsigned)core_json_special_mask16(p) &
+                        ((1u << len) - 1u);
+
+        _mm_storeu_si128((__m128i *)(void *)d,
+                         _mm_loadu_si128((const __m128i *)(const void *)p));
+        if (hits == 0) {
+            d[len] = '"';
+            return d + len + 1;
+        }
+        plain = (size_t)__builtin_ctz(hits);
+    } else
+#endif
+    {
+        (void)readable16;
+        plain = copy_plain(d, p, len);
+    }
+    d += plain;
+    p += plain;
+    if (p < end)
+        d = escape_into(d, &p, end, end);
+    *d++ = '"';
+    return d;
+}
+
+size_t core_json_render_string_row(char *dest, core_json_keys *keys,
+                                   const agora_string *names,
+                                   const char *text, size_t text_len,
+                                   size_t first_start, const size_t *ends,
+                                   size_t count)
+{
+    char *d = dest;
+
+    *d++ = '{';
+    for (size_t i = 0; i < count; i++) {
         const core_key_slot *slot = cached_key(keys, i, &names[i]);
         size_t start = i == 0 ? first_start : ends[i - 1] + 1;
 
+        *d = ',';
+        d += i > 0;
         if (slot != NULL) {
-            rc = put_cached_key(buf, slot, i > 0);
+            memcpy(d, slot->text, CORE_KEY_TEXT);
+            d += slot->text_len;
         } else {
-            if (i > 0)
-                rc = put_char(buf, ',');
-            if (rc == 0)
-                rc = write_string(buf, names[i].ptr, names[i].len);
-            if (rc == 0)
-                rc = put_char(buf, ':');
+            const unsigned char *k = (const unsigned char *)names[i].ptr;
+
+            *d++ = '"';
+            d = escape_into(d, &k, k + names[i].len, k + names[i].len);
+            *d++ = '"';
+            *d++ = ':';
         }
-        if (rc == 0)
-            rc = write_string(buf, text + start, ends[i] - start);
+        d = render_row_value(d, (const unsigned char *)text + start,
+                             ends[i] - start, text_len - start >= 16);
     }
-    if (rc == 0)
-        rc = put_char(buf, '}');
-    if (rc == 0)
-        buf->data[buf->len] = '\0';
-    return rc;
+    *d++ = '}';
+    return (size_t)(d - dest);
 }
 
+int core_json_write_string_row(agora_buf *buf, core_json_keys *keys,
+                               const agora_string *names, const char *text,
+                               size_t text_len, size_t first_start,
+                               const size_t *ends, size_t count)
+{
+    size_t text_bytes = count > 0 ? ends[count - 1] - first_start : 0;
+    size_t bound = core_json_string_row_bound(
+        core_json_string_row_names_bound(names, count), text_bytes);
+    int rc = agora_buf_reserve(buf, bound);
+
+    if (rc != 0)
+        return rc;
+    buf->len += core_json_render_string_row(buf->data + buf->len, keys, names,
+                                            text, text_len, first_start, ends,
+                                            count);
+    buf->data[buf->len] = '\0';
+    return 0;
+}
