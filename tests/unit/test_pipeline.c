@@ -6,6 +6,8 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,12 +23,25 @@
 
 /* ---- An in-memory source producing {"id": i} for i in [0, count) -------- */
 
+/*
+ * Set by the prefetch fixtures: sources made while it is true may be read
+ * ahead on the run loop's reader thread (prefetch_safe).
+ */
+static bool sources_prefetch;
+
 typedef struct int_source {
     int count;
     int next;
     int bad_at;     /* index that becomes a bad record, -1 = none */
     int fail_at;    /* next_batch fails once next reaches this, -1 = none */
     char *events;   /* shared event log */
+    size_t pad_bytes; /* arena bytes each batch also takes (0 = none) */
+    /* Read-ahead watch: batches produced so far, and the most batches
+     * produced but not yet given to *written (a sink's counter) seen when
+     * a batch starts. */
+    const _Atomic size_t *written;
+    size_t produced;
+    size_t max_ahead;
 } int_source;
 
 static void log_event(char *events, const char *event)
@@ -46,6 +61,14 @@ static int int_source_next(void *state, agora_batch *batch, agora_error *err)
     int_source *s = state;
     int added = 0;
 
+    if (s->written != NULL) {
+        size_t ahead = s->produced - atomic_load(s->written);
+        if (ahead > s->max_ahead)
+            s->max_ahead = ahead;
+    }
+    if (s->pad_bytes > 0 && s->next < s->count &&
+        agora_arena_alloc(batch->arena, s->pad_bytes) == NULL)
+        return agora_error_set(err, AGORA_ENOMEM, "no memory for the pad");
     while (s->next < s->count && batch->count < batch->cap) {
         if (s->fail_at >= 0 && s->next >= s->fail_at)
             return agora_error_set(err, AGORA_EIO,
@@ -63,6 +86,8 @@ static int int_source_next(void *state, agora_batch *batch, agora_error *err)
         s->next++;
         added++;
     }
+    if (added > 0)
+        s->produced++;
     return added;
 }
 
@@ -110,6 +135,7 @@ static agora_source *int_source_new(int count, char *events)
     src->next_batch = int_source_next;
     src->close = int_source_close;
     src->destroy = int_source_destroy;
+    src->prefetch_safe = sources_prefetch;
     return src;
 }
 
@@ -215,6 +241,8 @@ typedef struct test_sink {
     bool resuming;           /* value of the last set_resume call */
     size_t cancel_after;     /* with cancel set: raise it at this count */
     _Atomic bool *cancel;
+    _Atomic size_t batches;  /* write_batch calls so far */
+    unsigned slow_batches;   /* the first this many calls sleep 5 ms */
     const char *label;
     char *events;
 } test_sink;
@@ -236,6 +264,8 @@ static int test_sink_write(void *state, agora_value *const *records, size_t n,
 {
     test_sink *s = state;
 
+    if (atomic_fetch_add(&s->batches, 1) < s->slow_batches)
+        usleep(5000);
     if (n > s->max_batch)
         s->max_batch = n;
     if (s->fail_batches)
@@ -322,10 +352,19 @@ static int setup(void **state)
     return 0;
 }
 
+/* The same fixture, with sources that the run loop reads ahead. */
+static int setup_prefetch(void **state)
+{
+    sources_prefetch = true;
+    return setup(state);
+}
+
 static int teardown(void **state)
 {
     fixture *f = *state;
     char cmd[160];
+
+    sources_prefetch = false;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     if (system(cmd) != 0)
         return -1;
@@ -845,6 +884,71 @@ static void pipeline_without_checkpoint_unchanged(void **state)
     agora_bound_pipeline_free(bp);
 }
 
+/* ---- Reading ahead ------------------------------------------------------- */
+
+/*
+ * A sink that is slow for its first ten batches lets the reader run ahead:
+ * 300 records in batches of 7 arrive complete and in order. The ring has 8
+ * batches, the one the loop holds included, so when the reader starts a
+ * batch at most 7 are produced and not yet written; with two alternating
+ * batches it could never be more than 1.
+ */
+static void prefetch_ring_keeps_order(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary = {0};
+    agora_error err;
+
+    agora_source *src = int_source_new(300, f->events);
+    int_source *is = src->state;
+    is->written = &f->sink.batches;
+    f->sink.slow_batches = 10;
+    agora_pipeline *p = agora_pipeline_new(src);
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 7);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_written, 300);
+    assert_int_equal(f->sink.count, 300);
+    for (size_t i = 0; i < 300; i++)
+        assert_int_equal(f->sink.ids[i], (int64_t)i);
+    assert_true(is->max_ahead <= 7);
+    assert_true(is->max_ahead >= 3);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
+/*
+ * Batches of 9 MiB each: the reader starts a batch only while the filled
+ * ones hold less than 16 MiB, so with one filled it may start a second,
+ * with two (18 MiB) it waits, and at most 1 batch is produced and not yet
+ * written when it starts one. The records still arrive complete and in
+ * order.
+ */
+static void prefetch_ring_bounded_by_bytes(void **state)
+{
+    fixture *f = *state;
+    agora_run_summary summary = {0};
+    agora_error err;
+
+    agora_source *src = int_source_new(40, f->events);
+    int_source *is = src->state;
+    is->written = &f->sink.batches;
+    is->pad_bytes = (size_t)9 << 20;
+    f->sink.slow_batches = 10;
+    agora_pipeline *p = agora_pipeline_new(src);
+    agora_pipeline_add_sink(p, test_sink_wrap(&f->sink));
+    agora_bound_pipeline *bp = build(p, f, false, 4);
+
+    assert_int_equal(agora_bound_pipeline_run(bp, 0, NULL, NULL, &summary, &err), 0);
+    assert_int_equal(summary.records_written, 40);
+    for (size_t i = 0; i < 40; i++)
+        assert_int_equal(f->sink.ids[i], (int64_t)i);
+    assert_true(is->max_ahead <= 1);
+    agora_run_summary_clear(&summary);
+    agora_bound_pipeline_free(bp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +972,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(pipeline_checkpoint_cancel_saves_position, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_checkpoint_other_source_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_without_checkpoint_unchanged, setup, teardown),
+        /* The same runs with a source that is read ahead. */
+        cmocka_unit_test_setup_teardown(pipeline_counts_every_outcome, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_bad_source_record_to_dlq, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_max_records_stops_early, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_cancel_stops_before_reading, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_source_error_fails_run, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_kept_after_failure, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_resume_continues, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_batches_stop_at_save, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(pipeline_checkpoint_cancel_saves_position, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(prefetch_ring_keeps_order, setup_prefetch, teardown),
+        cmocka_unit_test_setup_teardown(prefetch_ring_bounded_by_bytes, setup_prefetch, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
