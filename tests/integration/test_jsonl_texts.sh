@@ -104,6 +104,55 @@ for variant in plain filtered; do
   fi
 done
 
+# Generated rows around the renderer's edges: values of 0 to 40 bytes (both
+# sides of 16), quotes, backslashes, control characters and non-ASCII text
+# at every position, some rows past 8 KiB (rendered through the growing
+# buffer instead of the batch arena), and a file of 70 columns, more than
+# the key cache holds. Python's json.dumps over csv.DictReader is the
+# reference, byte for byte.
+python3 - <<'PY'
+import csv, random
+rng = random.Random(20261205)
+alphabet = list("abcdefghij XYZ0123456789,.;:-_/") + ['"', "\\", "\x01", "\x1f", "\t", "é", "日本", "\U0001F600"]
+def value():
+    n = rng.choice([0, 1, 7, 15, 16, 17, 31, 32, 33, rng.randint(0, 40)])
+    return "".join(rng.choice(alphabet) for _ in range(n))[:n]
+with open("gen.csv", "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["name", "say \"hi\"", "k" * 60, "tab\there"])
+    for i in range(3000):
+        row = [value() for _ in range(4)]
+        if i % 500 == 7:
+            row[1] = "wide " * 2000
+        w.writerow(row)
+with open("wide.csv", "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow([f"c{i}" for i in range(70)])
+    for _ in range(50):
+        w.writerow([value() for _ in range(70)])
+PY
+for input in gen wide; do
+  cat >"csv_$input.toml" <<TOML
+format = "agora/v1"
+[pipelines.rows]
+source = { type = "csv", path = "$input.csv" }
+sinks = [{ type = "jsonl", path = "out/$input.jsonl" }]
+TOML
+  python3 -c '
+import csv, json, sys
+with open(sys.argv[1], newline="", encoding="utf-8") as f:
+    for row in csv.DictReader(f):
+        sys.stdout.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+' "$input.csv" >"expected_$input.jsonl"
+  status=0; "$AGORA_BIN" run --config "csv_$input.toml" >/dev/null 2>&1 || status=$?
+  check_eq "csv $input run exits 0" 0 "$status"
+  if cmp -s "expected_$input.jsonl" "out/$input.jsonl"; then
+    pass "csv $input output matches Python's rendering byte for byte"
+  else
+    fail "csv $input output differs: $(diff "expected_$input.jsonl" "out/$input.jsonl" | head -6 | cut -c1-200)"
+  fi
+done
+
 # When the sink fails, a record that was only rendered as text reaches the
 # DLQ as a value parsed back from that text: the same JSON document.
 if [ -w /dev/full ]; then

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "agora/value.h"
+#include "core/json_keys.h"
 
 typedef struct fixture {
     agora_arena *arena;
@@ -795,12 +796,187 @@ static void json_check_matches_parse(void **state)
     }
 }
 
+/* ---- Rows of string values (the CSV source's renderer) ------------------ */
+
+/*
+ * Lays out fields one after the other, each followed by a NUL, in a buffer
+ * of exactly their size (so a sanitizer sees any read past it), and sets
+ * ends[i] to the offset of field i's NUL.
+ */
+static char *layout_fields(const char *const *fields, const size_t *lens,
+                           size_t count, size_t *ends, size_t *total)
+{
+    size_t size = 0;
+    char *text;
+
+    for (size_t i = 0; i < count; i++)
+        size += lens[i] + 1;
+    text = malloc(size);
+    assert_non_null(text);
+    size = 0;
+    for (size_t i = 0; i < count; i++) {
+        memcpy(text + size, fields[i], lens[i]);
+        size += lens[i];
+        ends[i] = size;
+        text[size++] = '\0';
+    }
+    *total = size;
+    return text;
+}
+
+/*
+ * Renders one row into a buffer of exactly the bound the renderer states,
+ * so that a sanitizer sees any write past it, and returns the text.
+ */
+static char *render_row(core_json_keys *keys, const agora_string *names,
+                        size_t count, const char *text, size_t text_len,
+                        size_t first_start, const size_t *ends)
+{
+    size_t bound = core_json_string_row_bound(
+        core_json_string_row_names_bound(names, count),
+        ends[count - 1] - first_start);
+    char *dest = malloc(bound);
+    char *out;
+    size_t len;
+
+    assert_non_null(dest);
+    len = core_json_render_string_row(dest, keys, names, text, text_len,
+                                      first_start, ends, count);
+    assert_true(len < bound);
+    out = malloc(len + 1);
+    assert_non_null(out);
+    memcpy(out, dest, len);
+    out[len] = '\0';
+    free(dest);
+    return out;
+}
+
+/*
+ * Two rows of four columns. The names cover a cached key, one that needs
+ * escapes and one too long for the key cache; the values cover the edges
+ * of the 16-byte path (16 plain bytes, an escape at byte 15 and at byte
+ * 16), UTF-8 kept, an invalid byte replaced, the worst case of six output
+ * bytes per input byte, and a last value with fewer than 16 readable bytes
+ * after its start. The expected texts are written out by hand from the JSON
+ * escaping rules.
+ */
+static void json_string_row_escapes_and_edges(void **state)
+{
+    (void)state;
+    char long_name[61];
+    char controls[21];
+    agora_string names[4];
+    const char *fields[8];
+    size_t lens[8];
+    size_t ends[8];
+    size_t total;
+    core_json_keys keys;
+    char expected[512];
+    char *text, *out;
+    agora_buf buf;
+
+    memset(long_name, 'k', 60);
+    long_name[60] = '\0';
+    memset(controls, 0x1f, 20);
+    controls[20] = '\0';
+    names[0] = (agora_string){"id", 2};
+    names[1] = (agora_string){"say \"hi\"", 8};
+    names[2] = (agora_string){long_name, 60};
+    names[3] = (agora_string){"tab", 3};
+
+    fields[0] = "";
+    fields[1] = "0123456789abcdef";
+    fields[2] = "0123456789abcde\"";
+    fields[3] = "0123456789abcdef\x01";
+    fields[4] = "caf\xc3\xa9";
+    fields[5] = "\xff";
+    fields[6] = controls;
+    fields[7] = "x";
+    for (size_t i = 0; i < 8; i++)
+        lens[i] = strlen(fields[i]);
+    text = layout_fields(fields, lens, 8, ends, &total);
+
+    core_json_keys_clear(&keys);
+    out = render_row(&keys, names, 4, text, total, 0, ends);
+    snprintf(expected, sizeof(expected),
+             "{\"id\":\"\",\"say \\\"hi\\\"\":\"0123456789abcdef\","
+             "\"%s\":\"0123456789abcde\\\"\","
+             "\"tab\":\"0123456789abcdef\\u0001\"}",
+             long_name);
+    assert_string_equal(out, expected);
+    free(out);
+
+    out = render_row(&keys, names, 4, text, total, ends[3] + 1, ends + 4);
+    snprintf(expected, sizeof(expected),
+             "{\"id\":\"caf\xc3\xa9\",\"say \\\"hi\\\"\":\"\\ufffd\","
+             "\"%s\":\"%s\",\"tab\":\"x\"}",
+             long_name,
+             "\\u001f\\u001f\\u001f\\u001f\\u001f\\u001f\\u001f\\u001f"
+             "\\u001f\\u001f\\u001f\\u001f\\u001f\\u001f\\u001f\\u001f"
+             "\\u001f\\u001f\\u001f\\u001f");
+    assert_string_equal(out, expected);
+
+    /* The appending form gives the same text after what buf holds. */
+    agora_buf_init(&buf);
+    assert_int_equal(agora_buf_append(&buf, "> ", 2), 0);
+    assert_int_equal(core_json_write_string_row(&buf, &keys, names, text, total,
+                                                ends[3] + 1, ends + 4, 4),
+                     0);
+    assert_int_equal(buf.len, 2 + strlen(expected));
+    assert_string_equal(buf.data + 2, expected);
+    agora_buf_free(&buf);
+    free(out);
+    free(text);
+}
+
+/*
+ * 70 columns, more than the key cache holds: columns 64 and up take the
+ * path that escapes the name each time. Expected: {"c0":"v0",...,"c69":"v69"}.
+ */
+static void json_string_row_more_columns_than_cache(void **state)
+{
+    (void)state;
+    char name_text[70][8];
+    char value_text[70][8];
+    agora_string names[70];
+    const char *fields[70];
+    size_t lens[70];
+    size_t ends[70];
+    size_t total;
+    core_json_keys keys;
+    char expected[2048];
+    size_t used = 0;
+    char *text, *out;
+
+    for (int i = 0; i < 70; i++) {
+        snprintf(name_text[i], sizeof(name_text[i]), "c%d", i);
+        snprintf(value_text[i], sizeof(value_text[i]), "v%d", i);
+        names[i] = (agora_string){name_text[i], strlen(name_text[i])};
+        fields[i] = value_text[i];
+        lens[i] = strlen(value_text[i]);
+        used += (size_t)snprintf(expected + used, sizeof(expected) - used,
+                                 "%s\"c%d\":\"v%d\"", i == 0 ? "{" : ",", i, i);
+    }
+    snprintf(expected + used, sizeof(expected) - used, "}");
+    text = layout_fields(fields, lens, 70, ends, &total);
+
+    core_json_keys_clear(&keys);
+    for (int round = 0; round < 2; round++) { /* cold, then warm cache */
+        out = render_row(&keys, names, 70, text, total, 0, ends);
+        assert_string_equal(out, expected);
+        free(out);
+    }
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(json_test_suite_files, setup, teardown),
         cmocka_unit_test_setup_teardown(json_parse_all_types, setup, teardown),
         cmocka_unit_test_setup_teardown(json_check_matches_parse, setup, teardown),
+        cmocka_unit_test(json_string_row_escapes_and_edges),
+        cmocka_unit_test(json_string_row_more_columns_than_cache),
         cmocka_unit_test_setup_teardown(json_int64_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(json_int64_written_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(json_doubles_round_trip_bits, setup, teardown),
