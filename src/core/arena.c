@@ -9,13 +9,6 @@
 
 #define ARENA_DEFAULT_BLOCK (64 * 1024)
 
-/*
- * Maximum bytes of standard blocks that a reset keeps. Reusing blocks spares
- * each batch the malloc, page faults and zeroing of fresh memory, which took
- * about a tenth of the JSONL record path in a profile. The cap bounds what
- * one unusually large batch leaves behind.
- */
-#define ARENA_KEEP_BYTES ((size_t)8 << 20)
 
 static core_arena_block *block_new(size_t size)
 {
@@ -59,6 +52,7 @@ agora_arena *agora_arena_new(size_t block_size)
         return NULL;
     }
     arena->block_size = block_size;
+    arena->keep_bytes = CORE_ARENA_KEEP_BYTES;
     arena->current = arena->first;
     arena->next = arena->first->data;
     arena->end = arena->first->data + block_size;
@@ -83,7 +77,7 @@ void agora_arena_reset(agora_arena *arena)
         return;
     kept = arena->first->size;
     last = arena->first;
-    while (last->next != NULL && kept + last->next->size <= ARENA_KEEP_BYTES) {
+    while (last->next != NULL && kept + last->next->size <= arena->keep_bytes) {
         kept += last->next->size;
         last = last->next;
     }

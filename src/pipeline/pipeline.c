@@ -29,6 +29,7 @@
 #include "agora/checkpoint.h"
 #include "agora/dlq.h"
 #include "agora/log.h"
+#include "core/arena_impl.h"
 
 #define DEFAULT_BATCH_SIZE 1024
 
@@ -1073,6 +1074,13 @@ typedef struct prefetch_slot {
 #define PREFETCH_SLOTS 8
 #define PREFETCH_BYTES ((size_t)16 << 20)
 
+/*
+ * Block bytes each arena of the ring keeps across resets, so that the idle
+ * slots of a run with large batches do not each hold a batch's worth of
+ * memory: together at most PREFETCH_BYTES.
+ */
+#define PREFETCH_KEEP_BYTES (PREFETCH_BYTES / PREFETCH_SLOTS)
+
 typedef struct prefetcher {
     run_state *rs;
     uint64_t max_records;
@@ -1190,8 +1198,14 @@ static prefetch_slot *prefetch_take(prefetcher *pf)
     return slot;
 }
 
+/*
+ * Hands a handled slot back to the reader. Its arena is reset here rather
+ * than when the reader comes round to it again, so that a free slot keeps
+ * at most PREFETCH_KEEP_BYTES.
+ */
 static void prefetch_release(prefetcher *pf, prefetch_slot *slot)
 {
+    agora_arena_reset(slot->batch.arena);
     pthread_mutex_lock(&pf->lock);
     slot->full = false;
     pf->full--;
@@ -1275,6 +1289,7 @@ static int stream_with_prefetch(run_state *rs, uint64_t max_records,
      * own. */
     pf.slots[0].batch = rs->batch;
     pf.slots[0].batch.prefetching = true;
+    core_arena_set_keep(rs->batch.arena, PREFETCH_KEEP_BYTES);
     for (int i = 1; i < PREFETCH_SLOTS; i++) {
         agora_batch *batch = &pf.slots[i].batch;
 
@@ -1283,6 +1298,8 @@ static int stream_with_prefetch(run_state *rs, uint64_t max_records,
         batch->bad = NULL;
         batch->bad_cap = 0;
         batch->arena = agora_arena_new(0);
+        if (batch->arena != NULL)
+            core_arena_set_keep(batch->arena, PREFETCH_KEEP_BYTES);
         batch->records = calloc(batch_size, sizeof(agora_value *));
         batch->texts = rs->batch.texts != NULL
                            ? calloc(batch_size, sizeof(agora_string))
@@ -1348,6 +1365,7 @@ cleanup:
     /* Slot 0 owns rs->batch's arrays (bad may have been reallocated). */
     rs->batch = pf.slots[0].batch;
     rs->batch.prefetching = false;
+    core_arena_set_keep(rs->batch.arena, CORE_ARENA_KEEP_BYTES);
     for (int i = 1; i < PREFETCH_SLOTS; i++) {
         agora_arena_free(pf.slots[i].batch.arena);
         free(pf.slots[i].batch.records);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "agora/value.h"
+#include "core/arena_impl.h"
 
 static void arena_alloc_aligned(void **state)
 {
@@ -79,6 +80,45 @@ static void arena_reset_reuses_standard_blocks(void **state)
     agora_arena_reset(arena);
     for (i = 0; i < 100; i++)
         assert_ptr_equal(agora_arena_alloc(arena, 40), first_round[i]);
+    agora_arena_free(arena);
+}
+
+/*
+ * core_arena_set_keep caps what a reset keeps: with blocks of 256 bytes and
+ * a cap of 1,024 bytes, 17 blocks become 4 (the first and three more).
+ */
+static void arena_reset_keeps_at_most_the_cap(void **state)
+{
+    agora_arena *arena = agora_arena_new(256);
+    size_t blocks = 0;
+
+    core_arena_set_keep(arena, 1024);
+    for (int i = 0; i < 100; i++)
+        assert_non_null(agora_arena_alloc(arena, 40));
+    agora_arena_reset(arena);
+    for (core_arena_block *b = arena->first; b != NULL; b = b->next)
+        blocks++;
+    assert_int_equal(blocks, 4);
+    agora_arena_free(arena);
+}
+
+/*
+ * core_arena_shrink gives back the end of the latest allocation (sizes are
+ * rounded up to 8 bytes), and leaves any other allocation alone.
+ */
+static void arena_shrink_latest_allocation(void **state)
+{
+    agora_arena *arena = agora_arena_new(4096);
+    char *a = agora_arena_alloc(arena, 100);
+    char *b;
+
+    core_arena_shrink(arena, a, 100, 20);
+    assert_int_equal(agora_arena_used(arena), 24);
+    b = agora_arena_alloc(arena, 8);
+    assert_ptr_equal(b, a + 24);
+    core_arena_shrink(arena, a, 24, 8); /* no longer the latest */
+    assert_ptr_equal(agora_arena_alloc(arena, 8), b + 8);
+    assert_int_equal(agora_arena_used(arena), 40);
     agora_arena_free(arena);
 }
 
@@ -468,6 +508,8 @@ int main(void)
         cmocka_unit_test(arena_used_counts_rounded_sizes),
         cmocka_unit_test(arena_large_allocation_own_block),
         cmocka_unit_test(arena_reset_keeps_first_block),
+        cmocka_unit_test(arena_reset_keeps_at_most_the_cap),
+        cmocka_unit_test(arena_shrink_latest_allocation),
         cmocka_unit_test(arena_reset_reuses_standard_blocks),
         cmocka_unit_test(arena_many_blocks_keep_data),
         cmocka_unit_test(arena_strndup_terminates),
