@@ -698,8 +698,8 @@ size_t core_json_string_row_bound(size_t names_bound, size_t text_bytes)
 /*
  * Writes the value [p, p + len) with its quotes at d. A value of up to 16
  * bytes whose 16 bytes from p are readable is checked and stored as one
- * block (the bytes past the value are overwritten by what follows), which
- * leaves a single branch for the common short value.
+ * block, and what follows overwrites the bytes past the value. The common
+ * short value then costs a single branch.
  */
 static inline __attribute__((always_inline)) char *
 render_row_value(char *d, const unsigned char *p, size_t len, bool readable16)

@@ -1041,7 +1041,7 @@ static bool stop_on_cancel(run_state *rs, const _Atomic bool *cancel)
 /* ---- Prefetching ------------------------------------------------------ */
 
 /*
- * A prefetching run reads with a ring of batches: a reader thread fills
+ * A prefetching run reads with a ring of batches. A reader thread fills
  * them in turn while the run loop handles them in the same order, so
  * decoding overlaps with the middlewares and sinks on a machine with more
  * than one core. The reader sizes batches exactly as the loop would
@@ -1062,14 +1062,14 @@ typedef struct prefetch_slot {
  * Batches in the ring, and the arena bytes that filled batches may hold
  * before the reader waits (one batch is always allowed, whatever its size).
  *
- * Waking a sleeping thread cost about 70 us per batch on a 2-vCPU virtual
- * machine, a quarter of the CSV to JSONL run, when two batches alternated
- * and one thread slept after nearly every batch. A longer ring absorbs the
- * differences between batches, so that neither thread reaches its end as
- * often, and a reader that does wait sleeps until half of the ring (and of
- * the bytes) is free again, so it is woken once per several batches. The
- * loop is still woken for every batch it waits for, so a record that
- * arrives alone is handled at once.
+ * Waking a sleeping thread cost roughly 0.1 ms per batch on a 2-vCPU
+ * virtual machine, a quarter to a third of a CSV to JSONL run, when two
+ * batches alternated and one thread slept after nearly every batch. A
+ * longer ring absorbs the differences between batches, so that neither
+ * thread reaches its end as often. A reader that does wait sleeps until
+ * half of the ring (and of the bytes) is free again, so it is woken once
+ * per several batches. The loop is still woken for every batch it waits
+ * for, so a record that arrives alone is handled at once.
  */
 #define PREFETCH_SLOTS 8
 #define PREFETCH_BYTES ((size_t)16 << 20)

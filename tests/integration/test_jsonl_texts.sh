@@ -105,10 +105,10 @@ for variant in plain filtered; do
 done
 
 # Generated rows around the renderer's edges: values of 0 to 40 bytes (both
-# sides of 16), quotes, backslashes, control characters and non-ASCII text
-# at every position, some rows past 8 KiB (rendered through the growing
-# buffer instead of the batch arena), and a file of 70 columns, more than
-# the key cache holds. Python's json.dumps over csv.DictReader is the
+# sides of 16), with quotes, backslashes, control characters and non-ASCII
+# text at every position. Some rows are past 8 KiB and take the growing
+# buffer instead of the batch arena. A second file has 70 columns, more
+# than the key cache holds. Python's json.dumps over csv.DictReader is the
 # reference, byte for byte.
 python3 - <<'PY'
 import csv, random

@@ -800,7 +800,7 @@ static void json_check_matches_parse(void **state)
 
 /*
  * Lays out fields one after the other, each followed by a NUL, in a buffer
- * of exactly their size (so a sanitizer sees any read past it), and sets
+ * of exactly their size (so that AddressSanitizer reports any read past it), and sets
  * ends[i] to the offset of field i's NUL.
  */
 static char *layout_fields(const char *const *fields, const size_t *lens,
@@ -826,7 +826,7 @@ static char *layout_fields(const char *const *fields, const size_t *lens,
 
 /*
  * Renders one row into a buffer of exactly the bound the renderer states,
- * so that a sanitizer sees any write past it, and returns the text.
+ * so that AddressSanitizer reports any write past it, and returns the text.
  */
 static char *render_row(core_json_keys *keys, const agora_string *names,
                         size_t count, const char *text, size_t text_len,
@@ -853,7 +853,7 @@ static char *render_row(core_json_keys *keys, const agora_string *names,
 
 /*
  * Two rows of four columns. The names cover a cached key, one that needs
- * escapes and one too long for the key cache; the values cover the edges
+ * escapes and one too long for the key cache. The values cover the edges
  * of the 16-byte path (16 plain bytes, an escape at byte 15 and at byte
  * 16), UTF-8 kept, an invalid byte replaced, the worst case of six output
  * bytes per input byte, and a last value with fewer than 16 readable bytes
