@@ -847,10 +847,10 @@ static int emit_row(csv_state *s, agora_batch *batch, size_t row)
         s->next_long++;
         snprintf(message, sizeof(message),
                  "%s: row %llu: line longer than max_row_bytes (%zu bytes); "
-                 "the raw text contains its first %zu bytes; raise "
+                 "the DLQ row keeps at most its first %zu bytes; raise "
                  "max_row_bytes to read such lines",
                  s->reader.display, row_in_file, s->max_row_bytes,
-                 s->field_ends.items[first] - field_start(s, first));
+                 (size_t)SRCUTIL_RAW_PREFIX_BYTES);
         return agora_batch_push_bad(batch, s->bytes.data + field_start(s, first),
                                     s->field_ends.items[first] -
                                         field_start(s, first),

@@ -153,11 +153,12 @@ static int emit_element(json_state *s, agora_batch *batch, size_t end,
 
         snprintf(message, sizeof(message),
                  "%s:%llu:%llu: element %llu is longer than "
-                 "max_element_bytes (%zu bytes); the raw text contains its first "
-                 "%zu bytes; raise max_element_bytes to read such elements",
+                 "max_element_bytes (%zu bytes); the DLQ row keeps at most its "
+                 "first %zu bytes; raise max_element_bytes to read such "
+                 "elements",
                  r->display, (unsigned long long)s->element_line,
                  (unsigned long long)s->element_column, number,
-                 s->max_element_bytes, raw_len);
+                 s->max_element_bytes, (size_t)SRCUTIL_RAW_PREFIX_BYTES);
         rc = agora_batch_push_bad(batch, raw, raw_len, message);
         goto pushed;
     }

@@ -59,11 +59,11 @@ static int push_long_line(jsonl_state *s, agora_batch *batch, const char *line,
                                                     : SRCUTIL_RAW_PREFIX_BYTES;
 
     snprintf(message, sizeof(message),
-             "%s:%llu: line longer than max_line_bytes (%zu bytes); the raw "
-             "text contains its first %zu bytes; raise max_line_bytes to read "
-             "such lines",
+             "%s:%llu: line longer than max_line_bytes (%zu bytes); the DLQ "
+             "row keeps at most its first %zu bytes; raise max_line_bytes to "
+             "read such lines",
              s->reader.display, (unsigned long long)s->line_number + 1,
-             s->max_line_bytes, raw_len);
+             s->max_line_bytes, (size_t)SRCUTIL_RAW_PREFIX_BYTES);
     return agora_batch_push_bad(batch, line, raw_len, message);
 }
 

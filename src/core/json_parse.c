@@ -871,8 +871,13 @@ static agora_value *parse_literal(json_parser *ps, const char *word,
 
     if ((size_t)(ps->end - ps->p) < word_len ||
         memcmp(ps->p, word, word_len) != 0) {
-        fail_at(ps, ps->p, AGORA_EPARSE,
-                "expected a value (did you mean %s?)", word);
+        /* Suggest the word only for a near miss such as "nul" or "tru";
+         * "not json" gets the plain message. */
+        if (ps->end - ps->p >= 2 && ps->p[1] == (uchar)word[1])
+            fail_at(ps, ps->p, AGORA_EPARSE,
+                    "expected a value (did you mean %s?)", word);
+        else
+            fail_expected(ps, ps->p, "a value");
         return NULL;
     }
     if (ps->check_only) {

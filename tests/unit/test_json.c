@@ -632,6 +632,16 @@ static void json_error_position_line_column(void **state)
     assert_string_equal(f->err.message,
                         "invalid JSON at line 1, column 1 (byte offset 0): "
                         "expected a value, found end of input");
+
+    /* A near miss of a literal gets a suggestion, other words do not. */
+    assert_null(parse(f, "[tru]"));
+    assert_string_equal(f->err.message,
+                        "invalid JSON at line 1, column 2 (byte offset 1): "
+                        "expected a value (did you mean true?)");
+    assert_null(parse(f, "not json"));
+    assert_string_equal(f->err.message,
+                        "invalid JSON at line 1, column 1 (byte offset 0): "
+                        "expected a value, found 'n'");
 }
 
 static void json_byte_order_mark_rejected(void **state)
