@@ -173,9 +173,11 @@ def same_records(path_a, path_b, loads=json.loads):
     """Returns True when both JSONL files contain the same records in the same
     order, with key order ignored. json.loads compares numbers by value, and
     strings_only compares them by their text. Byte-identical files pass
-    without parsing."""
+    without parsing. Prints the outcome of the check on stderr."""
     if filecmp.cmp(path_a, path_b, shallow=False):
+        print("  check passed: the two outputs are byte-identical", file=sys.stderr)
         return True
+    number = 0
     with open(path_a, encoding="utf-8") as a, open(path_b, encoding="utf-8") as b:
         for number, (line_a, line_b) in enumerate(zip(a, b), 1):
             if loads(line_a) != loads(line_b):
@@ -186,7 +188,9 @@ def same_records(path_a, path_b, loads=json.loads):
         if rest_a != "" or rest_b != "":
             print(f"the record counts differ after record {number}", file=sys.stderr)
             return False
-        return True
+    print(f"  check passed: the two outputs hold the same {number} records",
+          file=sys.stderr)
+    return True
 
 
 def measure(args, agora_cmd, peer_cmd, peer_out, before_each=None,
