@@ -18,11 +18,13 @@ if [ ! -f "$AGORA_BUILD_DIR/CMakeCache.txt" ]; then
   exit 0
 fi
 
-# A sanitized agora needs sanitized code around it: the ASan runtime must be
-# the first library a program loads, and modules get the same checks.
+# A sanitized agora needs sanitized code around it: the ASan or TSan runtime
+# must be the first library a program loads, and modules get the same checks.
 SAN_FLAGS=""
 if grep -q '^AGORA_SANITIZE:BOOL=ON' "$AGORA_BUILD_DIR/CMakeCache.txt"; then
   SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
+elif grep -q '^AGORA_TSAN:BOOL=ON' "$AGORA_BUILD_DIR/CMakeCache.txt"; then
+  SAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
 fi
 
 # ---- Install -----------------------------------------------------------------

@@ -36,8 +36,11 @@ typedef enum fake_mode {
     FAKE_ERROR     /* callback fails: 500 */
 } fake_mode;
 
+/* The test thread sets mode and the server's thread reads it. The request
+ * over the socket orders the two, but ThreadSanitizer does not see that
+ * ordering, so the field is atomic. */
 typedef struct fake_ctx {
-    fake_mode mode;
+    _Atomic fake_mode mode;
 } fake_ctx;
 
 static int fake_snapshot(void *ctx, agora_health_snapshot *out)
