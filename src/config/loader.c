@@ -1099,10 +1099,24 @@ static int parse_root(agora_config *cfg, agora_error *err)
     const toml_kv *pipelines = NULL;
     int rc;
 
-    if (format == NULL)
+    if (format == NULL) {
+        /* A key that belongs nowhere is most likely a misspelled format:
+         * point at it rather than at line 1. */
+        for (size_t i = 0; i < root->u.table.len; i++) {
+            const toml_kv *kv = &root->u.table.items[i];
+
+            if (strcmp(kv->key, "worker") != 0 &&
+                strcmp(kv->key, "pipelines") != 0)
+                return config_error(cfg, err, kv->line, kv->column,
+                                    "unknown top-level key '%s' and no "
+                                    "'format'; the first line should be "
+                                    "format = \"agora/v1\"",
+                                    kv->key);
+        }
         return config_error(cfg, err, 1, 1,
                             "missing 'format'; the first line should be "
                             "format = \"agora/v1\"");
+    }
     if (expect_type(cfg, format, TOML_STRING, "a string", err) != 0)
         return AGORA_ECONFIG;
     if (strcmp(format->value->u.str.ptr, "agora/v1") != 0)

@@ -143,6 +143,8 @@ static void config_default_schedule_is_once(void **state)
 static void config_rejects_missing_format(void **state)
 {
     expect_error("[pipelines.p]\n", "1:1", "missing 'format'");
+    expect_error("# a comment\nfromat = \"agora/v1\"\n[pipelines.p]\n", "2:1",
+                 "unknown top-level key 'fromat' and no 'format'");
 }
 
 static void config_rejects_other_format(void **state)
