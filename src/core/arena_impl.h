@@ -70,11 +70,12 @@ static inline void core_arena_shrink(agora_arena *arena, void *ptr,
                                      size_t size, size_t new_size)
 {
     size_t rounded = (size + 7) & ~(size_t)7;
-    size_t kept = (new_size + 7) & ~(size_t)7;
+    size_t new_rounded = (new_size + 7) & ~(size_t)7;
 
-    if ((unsigned char *)ptr + rounded == arena->next && kept <= rounded) {
-        arena->next = (unsigned char *)ptr + kept;
-        arena->used -= rounded - kept;
+    if ((unsigned char *)ptr + rounded == arena->next &&
+        new_rounded <= rounded) {
+        arena->next = (unsigned char *)ptr + new_rounded;
+        arena->used -= rounded - new_rounded;
     }
 }
 

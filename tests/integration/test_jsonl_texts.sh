@@ -88,12 +88,16 @@ source = { type = "csv", path = "rows.csv" }
 middlewares = [{ type = "filter", expression = "name is not null" }]
 sinks = [{ type = "jsonl", path = "out/rows_filtered.jsonl" }]
 TOML
-python3 -c '
+# python_jsonl FILE: the rows of FILE as Python's compact json.dumps lines.
+python_jsonl() {
+  python3 -c '
 import csv, json, sys
-with open("rows.csv", newline="", encoding="utf-8") as f:
+with open(sys.argv[1], newline="", encoding="utf-8") as f:
     for row in csv.DictReader(f):
         sys.stdout.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
-' >expected_rows.jsonl
+' "$1"
+}
+python_jsonl rows.csv >expected_rows.jsonl
 for variant in plain filtered; do
   status=0; "$AGORA_BIN" run --config "csv_$variant.toml" >/dev/null 2>&1 || status=$?
   check_eq "csv $variant run exits 0" 0 "$status"
@@ -138,12 +142,7 @@ format = "agora/v1"
 source = { type = "csv", path = "$input.csv" }
 sinks = [{ type = "jsonl", path = "out/$input.jsonl" }]
 TOML
-  python3 -c '
-import csv, json, sys
-with open(sys.argv[1], newline="", encoding="utf-8") as f:
-    for row in csv.DictReader(f):
-        sys.stdout.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
-' "$input.csv" >"expected_$input.jsonl"
+  python_jsonl "$input.csv" >"expected_$input.jsonl"
   status=0; "$AGORA_BIN" run --config "csv_$input.toml" >/dev/null 2>&1 || status=$?
   check_eq "csv $input run exits 0" 0 "$status"
   if cmp -s "expected_$input.jsonl" "out/$input.jsonl"; then

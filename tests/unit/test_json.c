@@ -864,10 +864,10 @@ static char *render_row(core_json_keys *keys, const agora_string *names,
 /*
  * Two rows of four columns. The names cover a cached key, one that needs
  * escapes and one too long for the key cache. The values cover the edges
- * of the 16-byte path (16 plain bytes, an escape at byte 15 and at byte
- * 16), UTF-8 kept, an invalid byte replaced, the worst case of six output
- * bytes per input byte, and a last value with fewer than 16 readable bytes
- * after its start. The expected texts are written out by hand from the JSON
+ * of the 16-byte path: 16 plain bytes, an escape at byte 15 and one at
+ * byte 16. They also cover UTF-8 kept, an invalid byte replaced, the worst
+ * case of six output bytes per input byte, and a last value with fewer
+ * than 16 readable bytes after its start. The expected texts are written out by hand from the JSON
  * escaping rules.
  */
 static void json_string_row_escapes_and_edges(void **state)

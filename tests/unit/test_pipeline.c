@@ -889,9 +889,9 @@ static void pipeline_without_checkpoint_unchanged(void **state)
 /*
  * A sink that is slow for its first ten batches lets the reader run ahead:
  * 300 records in batches of 7 arrive complete and in order. The ring has 8
- * batches, the one the loop holds included, so when the reader starts a
- * batch at most 7 are produced and not yet written; with two alternating
- * batches it could never be more than 1.
+ * batches, including the one the loop is handling, so when the reader
+ * starts a batch at most 7 are produced and not yet written. With two
+ * alternating batches it could never be more than 1.
  */
 static void prefetch_ring_keeps_order(void **state)
 {
@@ -920,8 +920,8 @@ static void prefetch_ring_keeps_order(void **state)
 
 /*
  * Batches of 9 MiB each: the reader starts a batch only while the filled
- * ones hold less than 16 MiB, so with one filled it may start a second,
- * with two (18 MiB) it waits, and at most 1 batch is produced and not yet
+ * ones take less than 16 MiB. With one filled it may start a second, and
+ * with two (18 MiB) it waits, so at most 1 batch is produced and not yet
  * written when it starts one. The records still arrive complete and in
  * order.
  */
